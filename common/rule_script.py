@@ -1,0 +1,29 @@
+"""Run a workflow script's entry point with the rule's log and a one-line error for bad input."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from common.errors import InputError
+
+
+def run_rule(main: Callable[[Any], None], snakemake: Any) -> None:
+    """Call ``main(snakemake)`` with logging sent to the rule's log file.
+
+    An :class:`InputError` is written as one ``error: ...`` line to the log and to stderr, and the job exits
+    with status 1 (no traceback); Snakemake then removes the job's incomplete outputs.
+    """
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers,
+                        force=True)
+    try:
+        main(snakemake)
+    except InputError as error:
+        logging.getLogger("rule").error("error: %s", error)
+        sys.exit(1)
