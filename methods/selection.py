@@ -1,0 +1,42 @@
+"""Per-pixel losses and small-loss selection shared by the co-training methods (spec Eq. 1-5)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pixel_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: per-pixel cross-entropy ``-log p_{i, y_i}`` of ``(B, C, H, W)`` logits, shape ``(B, H, W)``."""
+    return F.cross_entropy(logits, labels, reduction="none")
+
+
+def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: ``KL(p_a || p_b) + KL(p_b || p_a)`` per pixel, summed over classes, shape ``(B, H, W)``."""
+    log_a = F.log_softmax(logits_a, dim=1)
+    log_b = F.log_softmax(logits_b, dim=1)
+    return ((log_a.exp() - log_b.exp()) * (log_a - log_b)).sum(dim=1)
+
+
+def retention(epoch: int, tau: float, ramp_epochs: int = 20) -> float:
+    """Eq. 5's R(t) = 1 - tau * min(t / (ramp_epochs - 1), 1): the share of pixels kept at 0-based ``epoch``.
+
+    With the default ``ramp_epochs = 20`` the forget rate rises linearly from 0 at epoch 0 to tau at epoch 19.
+    """
+    if not 0.0 <= tau < 1.0:
+        raise ValueError(f"tau must be in [0, 1), got {tau}")
+    ramp = min(epoch / (ramp_epochs - 1), 1.0) if ramp_epochs > 1 else 1.0
+    return 1.0 - tau * ramp
+
+
+def small_loss_mask(pixel_loss: torch.Tensor, keep_ratio: float) -> torch.Tensor:
+    """Eq. 5: bool mask of the ``round(keep_ratio * N)`` smallest values over the whole batch (not per image).
+
+    Ties are broken by position (a stable sort), so the selection is deterministic. At least one pixel is kept.
+    """
+    flat = pixel_loss.detach().reshape(-1)
+    num_keep = max(1, min(flat.numel(), round(keep_ratio * flat.numel())))
+    order = torch.sort(flat, stable=True).indices[:num_keep]
+    mask = torch.zeros_like(flat, dtype=torch.bool)
+    mask[order] = True
+    return mask.reshape(pixel_loss.shape)
