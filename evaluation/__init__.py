@@ -1,0 +1,1 @@
+"""Metrics, the paper's protocol, tables and figures."""
