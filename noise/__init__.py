@@ -1,0 +1,1 @@
+"""noise package (being written)."""
