@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 #: The reference code's per-image Dice smoothing (spec, Protocol).
 DICE_SMOOTH = 1e-6
@@ -26,3 +27,61 @@ def dice_per_image(prediction: np.ndarray | torch.Tensor, target: np.ndarray | t
     intersection = np.count_nonzero(pred & true, axis=1)
     total = np.count_nonzero(pred, axis=1) + np.count_nonzero(true, axis=1)
     return (2.0 * intersection + smooth) / (total + smooth)
+
+
+def _surface_distances(prediction: np.ndarray, target: np.ndarray,
+                       spacing: float | tuple[float, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Distances from each surface pixel of one mask to the other mask's surface, both ways.
+
+    The surface of a mask is its foreground pixels with a face-connected background neighbour (the image border
+    counts as background). Both masks must be non-empty.
+    """
+    structure = ndimage.generate_binary_structure(prediction.ndim, 1)
+    pred_surface, true_surface = (mask & ~ndimage.binary_erosion(mask, structure=structure, border_value=0)
+                                  for mask in (prediction, target))
+    to_true = ndimage.distance_transform_edt(~true_surface, sampling=spacing)
+    to_pred = ndimage.distance_transform_edt(~pred_surface, sampling=spacing)
+    return to_true[pred_surface], to_pred[true_surface]
+
+
+def _binary_pair(prediction: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks as bool arrays of one shape (a single image or volume, not a batch)."""
+    pred, true = np.asarray(prediction).astype(bool), np.asarray(target).astype(bool)
+    if pred.shape != true.shape:
+        raise ValueError(f"prediction shape {pred.shape} != target shape {true.shape}")
+    return pred, true
+
+
+def hd95(prediction: np.ndarray, target: np.ndarray, spacing: float | tuple[float, ...] | None = None) -> float:
+    """95th percentile of the symmetric surface distances of two binary masks (in units of ``spacing``).
+
+    The distances from prediction surface to target surface and from target surface to prediction surface are
+    pooled, and their 95th percentile taken (the medpy convention). Empty-mask rules: both empty -> 0.0;
+    exactly one empty -> ``inf`` (no surface to match; callers report such cases separately).
+    """
+    pred, true = _binary_pair(prediction, target)
+    if not pred.any() and not true.any():
+        return 0.0
+    if not pred.any() or not true.any():
+        return float("inf")
+    pred_to_true, true_to_pred = _surface_distances(pred, true, spacing)
+    return float(np.percentile(np.concatenate([pred_to_true, true_to_pred]), 95))
+
+
+def normalized_surface_dice(prediction: np.ndarray, target: np.ndarray, tolerance: float,
+                            spacing: float | tuple[float, ...] | None = None) -> float:
+    """Normalised surface Dice at ``tolerance`` (Nikolov et al. 2021), counting surface pixels.
+
+    ``(|S_P within tol of S_T| + |S_T within tol of S_P|) / (|S_P| + |S_T|)``, distances in units of
+    ``spacing``. Empty-mask rules: both empty -> 1.0; exactly one empty -> 0.0.
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    pred, true = _binary_pair(prediction, target)
+    if not pred.any() and not true.any():
+        return 1.0
+    if not pred.any() or not true.any():
+        return 0.0
+    pred_to_true, true_to_pred = _surface_distances(pred, true, spacing)
+    matched = np.count_nonzero(pred_to_true <= tolerance) + np.count_nonzero(true_to_pred <= tolerance)
+    return float(matched / (pred_to_true.size + true_to_pred.size))

@@ -39,9 +39,9 @@ def get_method(name: str) -> type[Method]:
 
 
 def build_method(name: str, **options: object) -> Method:
-    """Instantiate the method ``name`` with its config options; an unknown option is an :class:`InputError`."""
+    """Instantiate the method ``name`` with its config options; an unknown option or bad value is an InputError."""
     cls = get_method(name)
     try:
         return cls(**options)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise InputError(f"method {name!r}: {error}") from None

@@ -1,0 +1,29 @@
+# Noisy-label medical image segmentation benchmark: GSD-Net and its baselines under one protocol.
+# data sets -> label noise (+ superpixels, distance maps) -> training -> protocol scores -> tables and figures.
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/noise.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        noise_outputs(),
+        method_table_outputs(),
+    default_target: True
+
+
+rule noise_report:
+    input:
+        noise_outputs(),

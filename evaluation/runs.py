@@ -1,0 +1,176 @@
+"""Training-run aggregation and the method-comparison tables (paper Tables 4, 7, 8).
+
+A run folder is ``results/runs/{dataset}/{setting}/{variant}/seed{seed}/`` (docs/architecture.md). Its
+``summary.json`` must hold ``dice_mean`` and ``dice_std``: the protocol's mean and population std of the test
+Dice over the last K evaluated epochs, as fractions in [0, 1]. ``dataset``, ``setting``, ``variant`` and
+``seed`` are read from the summary when present, else from the folder names.
+
+In the aggregated frame and the tables Dice is in points (0-100). Over seeds of one (dataset, setting,
+variant): ``seed_mean`` is the mean of the runs' ``dice_mean`` and ``seed_std`` their sample std (ddof 1; NaN
+for one seed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from common.errors import InputError
+from evaluation.paper import load_paper_numbers, paper_value
+from evaluation.table3 import json_number, read_json
+from evaluation.tables import MISSING, comparison_columns, setting_sort_key
+
+#: Columns of :func:`aggregate_runs`.
+RUN_COLUMNS = ["dataset", "setting", "variant", "seed", "dice_mean", "dice_std", "seed_mean", "seed_std", "n_seeds"]
+
+_SEED_FOLDER = re.compile(r"^seed(\d+)$")
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's ``summary.json`` with ``dataset``, ``setting``, ``variant``, ``seed`` filled from the path if absent.
+
+    Raises InputError naming the file when it is missing, ill-formed, or its Dice is not a fraction.
+    """
+    folder = Path(run_dir)
+    path = folder / "summary.json"
+    summary = read_json(path)
+    for key in ("dice_mean", "dice_std"):
+        if not 0.0 <= json_number(summary, key, path) <= 1.0:
+            raise InputError(f"{path}: '{key}' must be a fraction in [0, 1], found {summary[key]}")
+    from_path = {"variant": folder.parent.name, "setting": folder.parent.parent.name,
+                 "dataset": folder.parent.parent.parent.name}
+    for key, value in from_path.items():
+        summary.setdefault(key, value)
+    if "seed" not in summary:
+        match = _SEED_FOLDER.match(folder.name)
+        if not match:
+            raise InputError(f"{path}: no 'seed' field and folder name '{folder.name}' is not seed<N>")
+        summary["seed"] = int(match.group(1))
+    return summary
+
+
+def aggregate_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """One row per run (Dice in points) with per-(dataset, setting, variant) seed statistics; see module doc."""
+    records: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str, str, int], Path] = {}
+    for run_dir in run_dirs:
+        summary = load_run(run_dir)
+        key = (str(summary["dataset"]), str(summary["setting"]), str(summary["variant"]), int(summary["seed"]))
+        if key in seen:
+            raise InputError(f"{Path(run_dir) / 'summary.json'}: duplicate run {key} (also {seen[key]})")
+        seen[key] = Path(run_dir)
+        records.append(dict(zip(RUN_COLUMNS[:4], key, strict=True),
+                            dice_mean=100.0 * float(summary["dice_mean"]), dice_std=100.0 * float(summary["dice_std"])))
+    frame = pd.DataFrame(records, columns=RUN_COLUMNS[:6])
+    groups = frame.groupby(["dataset", "setting", "variant"], sort=False)["dice_mean"]
+    frame["seed_mean"] = groups.transform("mean")
+    frame["seed_std"] = groups.transform(lambda values: values.std(ddof=1) if len(values) > 1 else np.nan)
+    frame["n_seeds"] = groups.transform("size").astype(int)
+    return frame.sort_values(["dataset", "setting", "variant", "seed"], kind="stable").reset_index(drop=True)
+
+
+def _paper_column_order(table_id: str | int) -> list[str]:
+    """The paper table's columns in printed order."""
+    numbers = load_paper_numbers()
+    return list(dict.fromkeys(numbers.loc[numbers["table"] == str(table_id), "column"]))
+
+
+def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Mapping[str, str | None],
+                       column_of: Callable[[str, str], str | None]) -> pd.DataFrame:
+    """A method-comparison table of formatted strings from :func:`aggregate_runs` output.
+
+    Rows are the variants of ``row_labels`` in its order (variants not in it are left out); ``row_labels`` maps
+    each variant to its row in paper table ``table_id`` (None: the paper has no such row). One column group per
+    (dataset, setting) present, ordered by the paper column ``column_of(dataset, setting)`` (None: no paper
+    column; such groups come last, alphabetically): ``"{dataset} {setting} ours"`` (mean over seeds ± the runs'
+    mean last-K std), ``... paper``, ``... diff``, and ``... seeds`` (``n=3, sd 1.10``) when any entry has
+    several seeds.
+    """
+    selected = frame[frame["variant"].isin(list(row_labels))]
+    paper_order = _paper_column_order(table_id)
+
+    def group_key(pair: tuple[str, str]) -> tuple[int, str, tuple[int, str]]:
+        column = column_of(*pair)
+        position = paper_order.index(column) if column in paper_order else len(paper_order)
+        return position, pair[0], setting_sort_key(pair[1])
+
+    pairs = sorted(dict.fromkeys(zip(selected["dataset"], selected["setting"], strict=True)), key=group_key)
+    show_seeds = bool((selected["n_seeds"] > 1).any())
+    records = []
+    for variant, paper_row in row_labels.items():
+        record = {"Variant": variant, "Paper row": paper_row or MISSING}
+        for dataset, setting in pairs:
+            runs = selected[(selected["variant"] == variant) & (selected["dataset"] == dataset)
+                            & (selected["setting"] == setting)]
+            column = column_of(dataset, setting)
+            paper = paper_value(table_id, paper_row, column) if paper_row and column else None
+            paper_mean, paper_std = paper if paper else (None, None)
+            ours_mean = float(runs["dice_mean"].mean()) if len(runs) else None
+            ours_std = float(runs["dice_std"].mean()) if len(runs) else None
+            label = f"{dataset} {setting}"
+            for name, cell in comparison_columns(ours_mean, ours_std, paper_mean, paper_std).items():
+                record[f"{label} {name}"] = cell
+            if show_seeds:
+                record[f"{label} seeds"] = _seed_cell(runs)
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def _seed_cell(runs: pd.DataFrame) -> str:
+    """``n=3, sd 1.10`` (std over seeds' means), ``n=1``, or ``—`` without runs."""
+    if runs.empty:
+        return MISSING
+    if len(runs) == 1:
+        return "n=1"
+    return f"n={len(runs)}, sd {runs['seed_std'].iloc[0]:.2f}"
+
+
+#: Titles of the method-comparison tables, by paper table number.
+METHOD_TABLE_TITLES = {
+    "4": "Table 4: Dice (%) of each method under simulated label noise",
+    "7": "Table 7: ablation of GSD-Net's modules on Kvasir",
+    "8": "Table 8: GSD-Net and CE with other backbones",
+}
+
+
+def paper_method_column(table_id: str, dataset: str, setting: str) -> str | None:
+    """The paper's column for (dataset, setting): ``"Kvasir S_R"`` in Tables 4 and 8, ``"S_R"`` in Table 7."""
+    from evaluation.table3 import paper_column
+
+    dataset_column = paper_column(dataset)
+    if dataset_column is None:
+        return None
+    return setting if str(table_id) == "7" else f"{dataset_column} {setting}"
+
+
+def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, variants: Sequence[str],
+                       paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]]) -> pd.DataFrame:
+    """Render table ``table`` (``"table4"``, ``"table7"``, ``"table8"``) from its runs to md, csv and tex.
+
+    The caption says what the numbers aggregate: the runs' count, data sets, settings, seeds, epochs and device.
+    """
+    from evaluation.tables import render_table, write_table
+
+    table_id = table.removeprefix("table")
+    frame = aggregate_runs(run_dirs)
+    row_labels = {variant: paper_rows.get(variant) for variant in variants}
+    rendered = build_method_table(frame, table_id, row_labels,
+                                  lambda dataset, setting: paper_method_column(table_id, dataset, setting))
+    summaries = [load_run(run_dir) for run_dir in run_dirs]
+    epochs = sorted({str(summary.get("config", {}).get("epochs", "?")) for summary in summaries})
+    devices = sorted({str(summary.get("device", "?")) for summary in summaries})
+    caption = (
+        f"Ours: mean ± population std of the test Dice over the last evaluated epochs of each run, averaged over "
+        f"seeds; paper: the published value; diff: ours - paper (Dice points). Aggregates {len(summaries)} runs: "
+        f"data sets {', '.join(sorted(set(frame['dataset'])))}; settings {', '.join(sorted(set(frame['setting'])))}; "
+        f"seeds {', '.join(str(seed) for seed in sorted(set(frame['seed'])))}; epochs {', '.join(epochs)}; "
+        f"device {', '.join(devices)}."
+    )
+    write_table(render_table(rendered, METHOD_TABLE_TITLES.get(table_id, table), caption), paths)
+    return rendered

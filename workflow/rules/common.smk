@@ -1,0 +1,73 @@
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from common.workflow_config import (
+    active_datasets,
+    check_config,
+    experiment_runs,
+    method_options,
+    noise_pairs,
+    run_tau,
+    training_settings,
+)
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+check_config(config)
+
+FORMATS = ["md", "csv", "tex"]
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9][A-Za-z0-9_-]*",
+    setting="[A-Za-z0-9][A-Za-z0-9_-]*",
+    variant="[A-Za-z0-9][A-Za-z0-9_-]*",
+    seed="[0-9]+",
+    table="table4|table7|table8",
+
+
+def dataset_entry(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def noise_summaries():
+    return [f"results/noise/{dataset}/{setting}/summary.json" for dataset, setting in noise_pairs(config)]
+
+
+def noise_outputs():
+    return expand("results/tables/table3.{fmt}", fmt=FORMATS) + ["results/figures/noise_examples.png"]
+
+
+def method_table_outputs():
+    return expand("results/tables/{table}.{fmt}", table=list(config["experiments"]), fmt=FORMATS)
+
+
+def prepared_metadata():
+    return expand("results/prepared/{dataset}/metadata.json", dataset=active_datasets(config))
+
+
+def noise_dirs_by_dataset():
+    return {
+        dataset: [f"results/noise/{dataset}/{setting}" for setting in config["datasets"][dataset]["noise"]]
+        for dataset in active_datasets(config)
+    }
+
+
+def table_runs(wildcards):
+    return [str(path) for path in experiment_runs(config, wildcards.table)]
+
+
+def run_parameters(wildcards):
+    method, options = method_options(config, wildcards.variant)
+    return {
+        "method": method,
+        "method_options": options,
+        "training": training_settings(config, wildcards.dataset, wildcards.variant),
+        "tau": run_tau(config, wildcards.dataset, wildcards.setting),
+        "seed": int(wildcards.seed),
+    }
+
+
+def training_threads(wildcards):
+    return training_settings(config, wildcards.dataset, wildcards.variant).get("threads", 1)

@@ -1,0 +1,32 @@
+"""Rule train: one (data set, noise setting, method variant, seed) run through the shared engine."""
+
+import logging
+from pathlib import Path
+
+from common.rule_script import run_rule
+from training.engine import train
+from training.run_config import RunConfig
+
+
+def main(smk) -> None:
+    run = smk.params.run
+    prepared_dir = Path(smk.input.data).parent
+    noise_dir = Path(smk.input.noisy_masks).parent
+    config = RunConfig.from_mapping(
+        {
+            **run["training"],
+            "prepared_dir": str(prepared_dir),
+            "noise_dir": str(noise_dir),
+            "superpixels_path": smk.input.superpixels,
+            "distance_path": smk.input.distance_maps,
+            "method": run["method"],
+            "method_options": run["method_options"],
+            "tau": run["tau"],
+            "seed": run["seed"],
+        }
+    )
+    logger = logging.getLogger("train")
+    train(config, Path(smk.output.summary).parent, Path(smk.params.checkpoint_dir), log=logger.info)
+
+
+run_rule(main, snakemake)
