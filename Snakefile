@@ -21,6 +21,7 @@ rule all:
     input:
         noise_outputs(),
         method_table_outputs(),
+        tau_search_outputs(),
     default_target: True
 
 

@@ -6,11 +6,17 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+#: Zip entries get this fixed timestamp so the same arrays give byte-identical ``.npz`` files.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 @contextlib.contextmanager
@@ -26,6 +32,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -43,10 +50,17 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
 
 
 def write_npz(path: str | os.PathLike[str], compressed: bool = True, **arrays: np.ndarray) -> None:
-    """Write arrays to an ``.npz`` file atomically (compressed by default)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+    """Write arrays to an ``.npz`` file atomically (compressed by default), byte-identical for equal arrays.
+
+    The file is what ``numpy.savez(_compressed)`` writes (``numpy.load`` reads it), with fixed zip timestamps.
+    """
+    compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=compression, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            entry = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            entry.compress_type = compression
+            with archive.open(entry, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(value), allow_pickle=False)
 
 
 def write_csv(path: str | os.PathLike[str], frame: Any) -> None:

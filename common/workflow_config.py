@@ -117,6 +117,15 @@ def check_config(config: dict[str, Any]) -> None:
             if variant not in experiment["variants"]:
                 raise InputError(f"config key experiments.{table}.paper_rows.{variant}: not one of the "
                                  f"experiment's variants")
+    search = config.get("tau_search")
+    if search:
+        for key, known in (("dataset", config["datasets"]), ("setting", settings), ("variant", config["variants"])):
+            if search[key] not in known:
+                raise InputError(f"config key tau_search.{key}: unknown {key} {search[key]!r}; "
+                                 f"defined: {', '.join(known)}")
+        if search["dataset"] not in active:
+            raise InputError(f"config key tau_search.dataset: data set {search['dataset']!r} is not active "
+                             f"(set datasets.{search['dataset']}.path)")
     for dataset in active:
         for variant in config["variants"]:
             training = training_settings(config, dataset, variant)

@@ -25,6 +25,7 @@ wildcard_constraints:
     variant="[A-Za-z0-9][A-Za-z0-9_-]*",
     seed="[0-9]+",
     table="table4|table7|table8",
+    tau="[0-9]+(\\.[0-9]+)?",
 
 
 def dataset_entry(wildcards):
@@ -35,12 +36,46 @@ def noise_summaries():
     return [f"results/noise/{dataset}/{setting}/summary.json" for dataset, setting in noise_pairs(config)]
 
 
+def training_inputs(wildcards):
+    prepared = f"results/prepared/{wildcards.dataset}"
+    noise = f"results/noise/{wildcards.dataset}/{wildcards.setting}"
+    return {
+        "data": f"{prepared}/data.npz",
+        "split": f"{prepared}/split.csv",
+        "superpixels": f"{prepared}/superpixels.npz",
+        "noisy_masks": f"{noise}/noisy_masks.npz",
+        "noise_summary": f"{noise}/summary.json",
+        "distance_maps": f"{noise}/distance_maps.npz",
+    }
+
+
 def noise_outputs():
     return expand("results/tables/table3.{fmt}", fmt=FORMATS) + ["results/figures/noise_examples.png"]
 
 
 def method_table_outputs():
     return expand("results/tables/{table}.{fmt}", table=list(config["experiments"]), fmt=FORMATS)
+
+
+def tau_search_outputs():
+    if "tau_search" not in config:
+        return []
+    return ["results/figures/tau_search.png"] + expand("results/tables/tau_search.{fmt}", fmt=FORMATS)
+
+
+def tau_search_epochs():
+    search = config.get("tau_search")
+    if not search:
+        return []
+    return [
+        f"results/tau_search/{search['dataset']}/{search['setting']}/{search['variant']}/tau{tau}/epochs.csv"
+        for tau in search["taus"]
+    ]
+
+
+def tau_search_noise_summary():
+    search = config.get("tau_search")
+    return [f"results/noise/{search['dataset']}/{search['setting']}/summary.json"] if search else []
 
 
 def prepared_metadata():
@@ -66,6 +101,17 @@ def run_parameters(wildcards):
         "training": training_settings(config, wildcards.dataset, wildcards.variant),
         "tau": run_tau(config, wildcards.dataset, wildcards.setting),
         "seed": int(wildcards.seed),
+    }
+
+
+def tau_search_parameters(wildcards):
+    method, options = method_options(config, wildcards.variant)
+    return {
+        "method": method,
+        "method_options": options,
+        "training": training_settings(config, wildcards.dataset, wildcards.variant),
+        "tau": float(wildcards.tau),
+        "seed": config.get("seeds", [0])[0],
     }
 
 

@@ -45,3 +45,22 @@ rule method_table:
         "../../envs/environment.yaml"
     script:
         "../scripts/method_table.py"
+
+
+rule tau_search_report:
+    input:
+        epochs=tau_search_epochs(),
+        noise_summary=tau_search_noise_summary(),
+    output:
+        png="results/figures/tau_search.png",
+        md="results/tables/tau_search.md",
+        csv="results/tables/tau_search.csv",
+        tex="results/tables/tau_search.tex",
+    params:
+        search=config.get("tau_search", {}),
+    log:
+        "results/logs/tables/tau_search.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/tau_search.py"

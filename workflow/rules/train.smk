@@ -1,11 +1,6 @@
 rule train:
     input:
-        data="results/prepared/{dataset}/data.npz",
-        split="results/prepared/{dataset}/split.csv",
-        superpixels="results/prepared/{dataset}/superpixels.npz",
-        noisy_masks="results/noise/{dataset}/{setting}/noisy_masks.npz",
-        noise_summary="results/noise/{dataset}/{setting}/summary.json",
-        distance_maps="results/noise/{dataset}/{setting}/distance_maps.npz",
+        unpack(training_inputs),
     output:
         summary="results/runs/{dataset}/{setting}/{variant}/seed{seed}/summary.json",
         epochs="results/runs/{dataset}/{setting}/{variant}/seed{seed}/epochs.csv",
@@ -15,6 +10,25 @@ rule train:
         checkpoint_dir="results/checkpoints/{dataset}/{setting}/{variant}/seed{seed}",
     log:
         "results/logs/train/{dataset}/{setting}/{variant}/seed{seed}.log",
+    threads: training_threads
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule tau_search_train:
+    input:
+        unpack(training_inputs),
+    output:
+        summary="results/tau_search/{dataset}/{setting}/{variant}/tau{tau}/summary.json",
+        epochs="results/tau_search/{dataset}/{setting}/{variant}/tau{tau}/epochs.csv",
+        per_image="results/tau_search/{dataset}/{setting}/{variant}/tau{tau}/per_image.csv",
+    params:
+        run=tau_search_parameters,
+        checkpoint_dir="results/checkpoints/tau_search/{dataset}/{setting}/{variant}/tau{tau}",
+    log:
+        "results/logs/tau_search/{dataset}/{setting}/{variant}/tau{tau}.log",
     threads: training_threads
     conda:
         "../../envs/environment.yaml"

@@ -1,0 +1,208 @@
+"""Turn a data set, read by an adapter, into the one prepared form (docs/architecture.md, "Prepared data set").
+
+Every sample is loaded and validated before anything is written; each file is then written atomically. Images are
+resized with :func:`adapters.masks.resize_image`, masks with :func:`adapters.masks.resize_mask`. Grey images stay
+one channel; a set mixing grey and RGB images has its grey images repeated to RGB. Where the layout defines no
+split, :func:`seeded_split` does (see its docstring).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import zipfile
+from collections.abc import Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adapters.base import SPLITS, Adapter
+from adapters.masks import MASK_RULE, resize_image, resize_mask
+from adapters.registry import get_adapter
+from common.atomic import atomic_path, write_csv, write_json, write_npz
+from common.errors import InputError
+
+#: Test share of the seeded rule when neither ``n_test`` nor ``test_fraction`` is given (Kvasir-SEG: 300 of 1000).
+DEFAULT_TEST_FRACTION = 0.3
+
+#: Fixed member time stamp, so that ``original_masks.npz`` is byte-identical across runs.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+_worker_adapter: Adapter | None = None
+
+
+def dataset_key(dataset: str) -> int:
+    """A stable 64-bit integer from the data set's name: the first 8 bytes of its SHA-256, big-endian."""
+    return int.from_bytes(hashlib.sha256(dataset.encode("utf-8")).digest()[:8], "big")
+
+
+def seeded_split(names: Sequence[str], dataset: str, split_seed: int, n_test: int) -> list[str]:
+    """Split of each name (in the given order) by the seeded rule.
+
+    Names are sorted, permuted with ``numpy.random.default_rng(SeedSequence([split_seed, dataset_key(dataset)]))``
+    and the first ``n_test`` of the permutation are test, the rest train.
+    """
+    ordered = sorted(names)
+    rng = np.random.default_rng(np.random.SeedSequence([split_seed, dataset_key(dataset)]))
+    test = {ordered[index] for index in rng.permutation(len(ordered))[:n_test]}
+    return ["test" if name in test else "train" for name in names]
+
+
+def _working_size(working_size: int | Sequence[int]) -> tuple[int, int]:
+    """``(H, W)`` from an int or a pair of positive ints."""
+    size = tuple(working_size) if isinstance(working_size, list | tuple) else (working_size, working_size)
+    if len(size) != 2 or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in size):
+        raise InputError(f"working_size: must be a positive integer or a pair of them (H, W), got {working_size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _test_count(n_samples: int, n_test: int | None, test_fraction: float | None) -> int:
+    """How many test samples the seeded rule takes."""
+    if n_test is not None and test_fraction is not None:
+        raise InputError("n_test, test_fraction: give at most one of them")
+    if n_test is None:
+        fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
+        if not (isinstance(fraction, float | int) and 0 < fraction < 1):
+            raise InputError(f"test_fraction: must be strictly between 0 and 1, got {fraction!r}")
+        n_test = round(fraction * n_samples)
+        key = f"test_fraction ({fraction} of {n_samples} samples gives {n_test})"
+    else:
+        key = "n_test"
+    if isinstance(n_test, bool) or not isinstance(n_test, int) or not 1 <= n_test < n_samples:
+        raise InputError(f"{key}: the test split needs between 1 and {n_samples - 1} of the {n_samples} samples, "
+                         f"got {n_test!r}")
+    return n_test
+
+
+def _splits(adapter: Adapter, names: list[str], dataset: str, split_seed: int, n_test: int | None,
+            test_fraction: float | None) -> tuple[list[str], str]:
+    """Each name's split and the rule's text."""
+    layout = adapter.layout_split()
+    if layout is not None:
+        if n_test is not None or test_fraction is not None:
+            raise InputError(f"n_test, test_fraction: adapter {adapter.registry_name!r} takes its split from the "
+                             "layout; leave them unset")
+        splits = [layout[name] for name in names]
+        unknown = sorted(set(splits) - set(SPLITS))
+        if unknown:
+            raise InputError(f"adapter {adapter.registry_name!r}: unknown split name(s) {', '.join(unknown)}")
+        for needed in ("train", "test"):
+            if needed not in splits:
+                raise InputError(f"{adapter.source()}: the layout's split has no {needed} samples")
+        return splits, adapter.layout_split_rule()
+    if not isinstance(split_seed, int) or isinstance(split_seed, bool) or split_seed < 0:
+        raise InputError(f"split_seed: must be a non-negative integer, got {split_seed!r}")
+    count = _test_count(len(names), n_test, test_fraction)
+    rule = (f"seeded: names sorted, permuted by numpy.random.default_rng(SeedSequence([split_seed={split_seed}, "
+            f"int.from_bytes(sha256({dataset!r}.encode('utf-8')).digest()[:8], 'big')={dataset_key(dataset)}])); "
+            f"the first {count} of the permutation are test, the rest train")
+    return seeded_split(names, dataset, split_seed, count), rule
+
+
+def _set_worker_adapter(adapter: Adapter) -> None:
+    """Pool initializer: the adapter every worker loads from."""
+    global _worker_adapter
+    _worker_adapter = adapter
+
+
+def _prepare_sample(name: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray]:
+    """Load ``name`` with the worker's adapter: resized image, resized mask, released size, packed released mask."""
+    assert _worker_adapter is not None
+    sample = _worker_adapter.load(name)
+    image, mask = sample.image, sample.mask
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3) or mask.shape != image.shape[:2]:
+        raise InputError(f"adapter {_worker_adapter.registry_name!r}: sample {name!r} has image {image.dtype} "
+                         f"{image.shape} and mask {mask.shape}; expected uint8 (H, W, 1|3) and (H, W)")
+    return resize_image(image, size), resize_mask(mask, size), mask.shape, np.packbits(mask.astype(bool), axis=None)
+
+
+def _load_all(reader: Adapter, names: list[str], size: tuple[int, int],
+              workers: int) -> Iterator[tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray]]:
+    """:func:`_prepare_sample` for every name in order, in a process pool when ``workers`` > 1."""
+    load = partial(_prepare_sample, size=size)
+    if workers == 1 or len(names) == 1:
+        _set_worker_adapter(reader)
+        yield from map(load, names)
+        return
+    processes = min(workers, len(names))
+    with multiprocessing.Pool(processes, initializer=_set_worker_adapter, initargs=(reader,)) as pool:
+        yield from pool.imap(load, names, chunksize=max(1, len(names) // (processes * 8)))
+
+
+def _write_masks_npz(path: Path, names: list[str], shapes: list[tuple[int, int]], packed: list[np.ndarray]) -> None:
+    """Write one bool array per name to a compressed ``.npz``, unpacking one mask at a time (bounded memory)."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for name, shape, bits in zip(names, shapes, packed, strict=True):
+            mask = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(member, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, mask, allow_pickle=False)
+
+
+def prepare_dataset(dataset: str, adapter: str, path: str | Path | None, out_dir: str | Path,
+                    working_size: int | tuple[int, int], options: dict[str, Any] | None = None, split_seed: int = 0,
+                    n_test: int | None = None, test_fraction: float | None = None, workers: int = 1) -> dict[str, Any]:
+    """Prepare ``dataset`` read by ``adapter`` from ``path`` into ``out_dir``; returns the metadata written.
+
+    Writes ``data.npz``, ``original_masks.npz``, ``split.csv`` and ``metadata.json`` (docs/architecture.md). The
+    split comes from the layout where it has one, else from :func:`seeded_split` with ``n_test`` or
+    ``round(test_fraction * N)`` test samples (default fraction :data:`DEFAULT_TEST_FRACTION`). ``workers`` > 1
+    loads samples in a process pool; the result is identical to ``workers`` = 1. Bad input is an InputError and
+    nothing is written.
+    """
+    if not isinstance(dataset, str) or not dataset:
+        raise InputError(f"dataset: must be a non-empty name, got {dataset!r}")
+    size = _working_size(working_size)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers: must be a positive integer, got {workers!r}")
+    if options is not None and not isinstance(options, dict):
+        raise InputError(f"options: must be a mapping of adapter options, got {options!r}")
+    reader = get_adapter(adapter, path, **(options or {}))
+    names = reader.sample_names()
+    if not names:
+        raise InputError(f"{reader.source()}: no samples found")
+    if names != sorted(set(names)):
+        raise InputError(f"adapter {reader.registry_name!r}: sample names must be sorted and unique")
+    splits, split_rule = _splits(reader, names, dataset, split_seed, n_test, test_fraction)
+
+    images = np.empty((len(names), *size, 3), dtype=np.uint8)
+    masks = np.empty((len(names), *size), dtype=np.uint8)
+    shapes: list[tuple[int, int]] = []
+    packed: list[np.ndarray] = []
+    channel_counts: set[int] = set()
+    for index, (image, mask, shape, bits) in enumerate(_load_all(reader, names, size, workers)):
+        images[index] = image
+        masks[index] = mask
+        shapes.append(shape)
+        packed.append(bits)
+        channel_counts.add(image.shape[2])
+    channels = max(channel_counts)
+    if channels == 1:
+        images = np.ascontiguousarray(images[..., :1])
+
+    out = Path(out_dir)
+    write_npz(out / "data.npz", images=images, masks=masks, names=np.array(names, dtype=str))
+    _write_masks_npz(out / "original_masks.npz", names, shapes, packed)
+    write_csv(out / "split.csv", pd.DataFrame({"name": names, "split": splits}))
+    metadata: dict[str, Any] = {
+        "dataset": dataset,
+        "adapter": reader.registry_name,
+        "options": reader.options,
+        "source": reader.source(),
+        "synthetic": reader.synthetic,
+        "working_size": list(size),
+        "channels": channels,
+        "n_train": splits.count("train"),
+        "n_val": splits.count("val"),
+        "n_test": splits.count("test"),
+        "split_seed": split_seed,
+        "split_rule": split_rule,
+        "mask_rule": MASK_RULE,
+        "original_sizes": {name: [int(shape[0]), int(shape[1])] for name, shape in zip(names, shapes, strict=True)},
+    }
+    write_json(out / "metadata.json", metadata)
+    return metadata

@@ -1,0 +1,87 @@
+"""Reading image and mask files into arrays, with one-line InputErrors naming the file.
+
+Images become uint8 ``(H, W, C)`` with C = 1 (grey) or 3 (RGB): palette, CMYK and other colour modes are converted
+to RGB, an alpha channel (RGBA) is dropped, 16-bit images are scaled to 8 bit (value / 257, rounded), and
+images with 2 or more than 4 channels, or floating-point pixels, are rejected. Masks are read as stored (palette
+masks as their indices) and binarised by :func:`adapters.masks.binarize_mask`. EXIF orientation is not applied:
+pixels are used in the order they are stored, for images and masks alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from adapters.masks import binarize_mask
+from common.errors import InputError
+
+#: File name endings (lower case) read as images or masks; other files in a folder are ignored.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+_SIXTEEN_BIT_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+_RGB_CONVERTED_MODES = {"CMYK", "YCbCr", "LAB", "HSV"}
+
+
+def _open(path: Path) -> Image.Image:
+    """Open and fully decode ``path``; any decoder failure (missing, truncated, not an image) is an InputError."""
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            return opened.copy()
+    except Exception as error:
+        raise InputError(f"{path}: cannot read image ({type(error).__name__}: {error})") from None
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read ``path`` as a uint8 ``(H, W, C)`` image with C = 1 or 3 (see the module docstring for conversions)."""
+    image = _open(path)
+    if image.mode == "1":
+        image = image.convert("L")
+    elif image.mode in ("P", "PA"):
+        image = image.convert("RGBA")
+    elif image.mode in _RGB_CONVERTED_MODES:
+        image = image.convert("RGB")
+    elif image.mode == "F":
+        raise InputError(f"{path}: floating-point images are not supported (mode F); save it as 8- or 16-bit")
+    pixels = np.asarray(image)
+    if image.mode in _SIXTEEN_BIT_MODES:
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise InputError(f"{path}: 32-bit integer pixel values outside 0-65535 are not supported")
+        pixels = np.rint(pixels.astype(np.float64) / 257.0)
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    channels = pixels.shape[2]
+    if channels == 4:
+        pixels = pixels[:, :, :3]
+    elif channels not in (1, 3):
+        raise InputError(f"{path}: image has {channels} channels; expected 1 (grey), 3 (RGB) or 4 (RGBA)")
+    return np.ascontiguousarray(pixels)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """Read ``path`` as a mask and binarise it by :data:`adapters.masks.MASK_RULE`; bool ``(H, W)``."""
+    image = _open(path)
+    if image.mode in _RGB_CONVERTED_MODES:
+        image = image.convert("RGB")
+    values = np.asarray(image)
+    if values.ndim == 3 and values.shape[2] == 2:
+        values = values[:, :, 0]
+    return binarize_mask(values, source=str(path))
+
+
+def image_files(folder: Path) -> dict[str, Path]:
+    """Image files directly in ``folder`` by stem (hidden files and other endings ignored).
+
+    Two files sharing a stem (``a.png`` and ``a.jpg``) are an InputError naming the folder and both files.
+    """
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        if path.stem in files:
+            raise InputError(f"{folder}: two files share the name {path.stem!r}: {files[path.stem].name}, {path.name}")
+        files[path.stem] = path
+    return files
