@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
 from scipy import ndimage
 
 #: The reference code's per-image Dice smoothing (spec, Protocol).
 DICE_SMOOTH = 1e-6
 
 
-def dice_per_image(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
+def dice_per_image(prediction: Any, target: Any,
                    smooth: float = DICE_SMOOTH) -> np.ndarray:
     """Foreground Dice ``(2|P∩T| + s) / (|P| + |T| + s)`` for each item of a ``(B, ...)`` batch; float64 ``(B,)``.
 
-    Inputs are binary (bool or {0, 1}). With the default smoothing an empty prediction on an empty mask scores 1.
+    Inputs are binary (bool or {0, 1}) NumPy arrays or torch tensors (torch is not imported here). With the default smoothing an empty prediction on an empty mask scores 1.
     """
-    if isinstance(prediction, torch.Tensor):
+    if hasattr(prediction, "detach"):
         prediction = prediction.detach().cpu().numpy()
-    if isinstance(target, torch.Tensor):
+    if hasattr(target, "detach"):
         target = target.detach().cpu().numpy()
     pred = np.asarray(prediction).astype(bool).reshape(len(prediction), -1)
     true = np.asarray(target).astype(bool).reshape(len(target), -1)

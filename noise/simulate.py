@@ -1,0 +1,213 @@
+"""Noisy training masks for a prepared data set, or for a folder of mask files (docs/architecture.md, "Noise").
+
+Every sample draws from its own stream ``default_rng(sample_seed(dataset, setting, name, seed))``, so the result
+is the same for any number of worker processes and for any subset of the other samples.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from adapters.masks import MASK_RULE, binarize_mask, resize_mask
+from common.atomic import write_csv, write_json, write_npz
+from common.errors import InputError
+from noise.seeding import sample_seed
+from noise.settings import NoiseSetting, parse_setting
+
+RESOLUTIONS = ("original", "working")
+#: File suffixes read as masks by :func:`simulate_folder` (case-insensitive).
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Dataset label in the per-sample seeds of :func:`simulate_folder`.
+FOLDER_DATASET = "folder"
+STATS_COLUMNS = ["name", "dice", "flipped_share", "foreground_change"]
+
+TaskT = TypeVar("TaskT")
+ResultT = TypeVar("ResultT")
+
+
+def _parallel_map(function: Callable[[TaskT], ResultT], tasks: Iterable[TaskT], workers: int) -> list[ResultT]:
+    """``[function(task) for task in tasks]`` in order, over ``workers`` processes when more than one."""
+    if workers < 1:
+        raise InputError(f"workers: must be >= 1, got {workers}")
+    if workers == 1:
+        return [function(task) for task in tasks]
+    with multiprocessing.get_context().Pool(workers) as pool:
+        return pool.map(function, tasks, chunksize=1)
+
+
+def mask_statistics(clean: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
+    """Dice of noisy vs clean, share of differing pixels, and (|noisy| - |clean|) / |clean| (NaN if clean empty)."""
+    from evaluation.metrics import dice_per_image  # imports torch: loaded on first use, so --help stays quick
+
+    clean = np.asarray(clean, dtype=bool)
+    noisy = np.asarray(noisy, dtype=bool)
+    clean_count = np.count_nonzero(clean)
+    change = (np.count_nonzero(noisy) - clean_count) / clean_count if clean_count else float("nan")
+    return {"dice": float(dice_per_image(noisy[None], clean[None])[0]),
+            "flipped_share": float(np.count_nonzero(noisy != clean) / clean.size),
+            "foreground_change": float(change)}
+
+
+def _summary(stats: pd.DataFrame, pixel_counts: np.ndarray, setting_name: str, setting: NoiseSetting,
+             resolution: str, seed: int) -> dict[str, Any]:
+    """summary.json: Dice mean/std (population), noise rate tau (share of all pixels that differ), parameters."""
+    changes = stats["foreground_change"].dropna()
+    differing = np.sum(stats["flipped_share"].to_numpy() * pixel_counts)
+    return {"setting": setting_name, "parameters": setting.parameters(), "resolution": resolution, "seed": int(seed),
+            "n": len(stats), "dice_mean": float(stats["dice"].mean()), "dice_std": float(stats["dice"].std(ddof=0)),
+            "noise_rate": float(differing / pixel_counts.sum()),
+            "foreground_change_mean": float(changes.mean()) if len(changes) else None}
+
+
+def _noise_sample(task: tuple[np.ndarray, int, NoiseSetting, tuple[int, ...]]) -> np.ndarray:
+    """Noise one mask with its own stream and bring it to the working size; uint8 in {0, 1}."""
+    mask, stream_seed, setting, working_size = task
+    noisy = setting.apply(mask, np.random.default_rng(stream_seed))
+    return resize_mask(noisy, working_size)
+
+
+def _load_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """Open an ``.npz`` (no pickle), InputError naming the file when missing or unreadable."""
+    if not path.is_file():
+        raise InputError(f"{path}: missing (run data preparation first)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: unreadable ({error})") from error
+
+
+def _training_indices(prepared: Path, names: np.ndarray) -> list[int]:
+    """Indices of the training samples from split.csv, checked against data.npz's names."""
+    split_path = prepared / "split.csv"
+    if not split_path.is_file():
+        raise InputError(f"{split_path}: missing (run data preparation first)")
+    split = pd.read_csv(split_path, dtype=str, keep_default_na=False)
+    if list(split.columns) != ["name", "split"]:
+        raise InputError(f"{split_path}: expected columns name,split, got {','.join(map(str, split.columns))}")
+    if split["name"].tolist() != [str(name) for name in names]:
+        raise InputError(f"{split_path}: names differ from data.npz names (same order required)")
+    unknown = sorted(set(split["split"]) - {"train", "test"})
+    if unknown:
+        raise InputError(f"{split_path}: unknown split value {unknown[0]!r} (train or test)")
+    train = np.flatnonzero(split["split"].to_numpy() == "train").tolist()
+    if not train:
+        raise InputError(f"{split_path}: no training samples")
+    return train
+
+
+def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], dataset: str,
+                     setting_name: str, setting_spec: Mapping[str, Any], resolution: str, seed: int,
+                     workers: int = 1) -> dict[str, Any]:
+    """Noise the TRAINING masks of a prepared data set; write noisy_masks.npz, stats.csv, summary.json.
+
+    ``resolution`` "original": noise the mask as released (original_masks.npz), then resize it to the working size
+    with ``adapters.masks.resize_mask`` (the clean masks' path); "working": noise the working-size clean mask.
+    Statistics compare with the clean working-size masks. Returns the summary.
+    """
+    if resolution not in RESOLUTIONS:
+        raise InputError(f"resolution: unknown {resolution!r} for {dataset}/{setting_name} (original or working)")
+    setting = parse_setting(setting_name, setting_spec)
+    prepared = Path(prepared_dir)
+    with _load_npz(prepared / "data.npz") as data:
+        for key in ("masks", "names"):
+            if key not in data.files:
+                raise InputError(f"{prepared / 'data.npz'}: missing array {key!r}")
+        clean_masks = data["masks"]
+        names = data["names"]
+    train = _training_indices(prepared, names)
+    train_names = [str(names[index]) for index in train]
+    clean = clean_masks[train].astype(bool)
+    working_size = tuple(clean_masks.shape[1:])
+    if resolution == "original":
+        original_path = prepared / "original_masks.npz"
+        with _load_npz(original_path) as originals:
+            missing = [name for name in train_names if name not in originals.files]
+            if missing:
+                raise InputError(f"{original_path}: no mask for sample {missing[0]!r}")
+            sources = [originals[name].astype(bool) for name in train_names]
+    else:
+        sources = list(clean)
+    tasks = [(source, sample_seed(dataset, setting_name, name, seed), setting, working_size)
+             for source, name in zip(sources, train_names, strict=True)]
+    noisy = np.stack(_parallel_map(_noise_sample, tasks, workers))
+    stats = pd.DataFrame([{"name": name, **mask_statistics(clean_mask, noisy_mask)}
+                          for name, clean_mask, noisy_mask in zip(train_names, clean, noisy, strict=True)],
+                         columns=STATS_COLUMNS)
+    summary = _summary(stats, np.full(len(stats), np.prod(working_size)), setting_name, setting, resolution, seed)
+    out = Path(out_dir)
+    write_npz(out / "noisy_masks.npz", masks=noisy.astype(np.uint8), names=np.array(train_names, dtype=str))
+    write_csv(out / "stats.csv", stats)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def read_mask_file(path: Path) -> np.ndarray:
+    """Read a mask image and binarise it by :data:`adapters.masks.MASK_RULE`; bool ``(H, W)``."""
+    try:
+        with Image.open(path) as image:
+            values = np.asarray(image)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise InputError(f"{path}: unreadable image ({error})") from error
+    return binarize_mask(values, str(path))
+
+
+def _noise_file(task: tuple[Path, Path, int, NoiseSetting]) -> dict[str, float]:
+    """Read, noise and write one mask file (PNG 0/255, same size); its statistics and pixel count."""
+    source, target, stream_seed, setting = task
+    clean = read_mask_file(source)
+    noisy = setting.apply(clean, np.random.default_rng(stream_seed))
+    try:
+        Image.fromarray(noisy.astype(np.uint8) * np.uint8(255)).save(target, format="PNG")
+    except OSError as error:
+        raise InputError(f"{target}: cannot write ({error})") from error
+    return {"name": source.stem, **mask_statistics(clean, noisy), "pixels": clean.size}
+
+
+def simulate_folder(in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], setting_name: str,
+                    setting: NoiseSetting, seed: int, workers: int = 1) -> dict[str, Any]:
+    """Noise every mask file in ``in_dir`` into ``out_dir`` as ``<stem>.png`` (0/255, same size), with stats.csv
+    and summary.json. Works in a temporary folder beside ``out_dir`` and renames it at the end, so ``out_dir``
+    appears complete or not at all; refuses an existing non-empty ``out_dir``. Returns the summary.
+    """
+    source = Path(in_dir)
+    target = Path(out_dir)
+    if not source.is_dir():
+        raise InputError(f"{source}: input folder not found")
+    files = sorted(path for path in source.iterdir()
+                   if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in MASK_SUFFIXES)
+    if not files:
+        raise InputError(f"{source}: no mask files ({', '.join(MASK_SUFFIXES)})")
+    duplicates = sorted(stem for stem, count in Counter(path.stem for path in files).items() if count > 1)
+    if duplicates:
+        raise InputError(f"{source}: several mask files named {duplicates[0]!r} (outputs are <name>.png)")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target}: output folder exists and is not empty")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    except OSError as error:
+        raise InputError(f"{target}: cannot create the output folder ({error.strerror})") from error
+    try:
+        tasks = [(path, temporary / f"{path.stem}.png", sample_seed(FOLDER_DATASET, setting_name, path.stem, seed),
+                  setting) for path in files]
+        rows = pd.DataFrame(_parallel_map(_noise_file, tasks, workers))
+        stats = rows[STATS_COLUMNS]
+        summary = {**_summary(stats, rows["pixels"].to_numpy(), setting_name, setting, "original", seed),
+                   "mask_rule": MASK_RULE}
+        write_csv(temporary / "stats.csv", stats)
+        write_json(temporary / "summary.json", summary)
+        os.replace(temporary, target)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return summary

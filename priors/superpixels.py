@@ -1,0 +1,75 @@
+"""SLIC superpixels of the training images (spec, SGLR Eq. 12-13; the authors' ``scripts/generate_SLIC.py``)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from skimage.segmentation import slic
+from skimage.util import img_as_float
+
+from common.atomic import write_npz
+from common.errors import InputError
+
+#: The spec's n_segments at 256 x 256.
+SEGMENTS_AT_256 = 1024
+
+
+def n_segments_for(shape: tuple[int, ...]) -> int:
+    """n_segments for an image of ``shape`` (H, W[, C]): 1024 at 256 x 256, scaled with the area."""
+    height, width = shape[:2]
+    return max(1, round(SEGMENTS_AT_256 * height * width / 256**2))
+
+
+def slic_superpixels(image: np.ndarray, n_segments: int, compactness: float = 10.0,
+                     sigma: float = 1.0) -> np.ndarray:
+    """SLIC labels (start label 0) of an ``(H, W, 3)``, ``(H, W, 1)`` or ``(H, W)`` image; int32 ``(H, W)``.
+
+    The image is scaled to [0, 1] first (``img_as_float``, as the authors); RGB goes through CIELAB (SLIC's default).
+    """
+    values = np.asarray(image)
+    if values.ndim == 3 and values.shape[-1] == 1:
+        values = values[..., 0]
+    channel_axis = -1 if values.ndim == 3 else None
+    labels = slic(img_as_float(values), n_segments=n_segments, compactness=compactness, sigma=sigma, start_label=0,
+                  channel_axis=channel_axis)
+    return labels.astype(np.int32)
+
+
+def _slic_for_image(image: np.ndarray) -> np.ndarray:
+    """Superpixels of one working-size image with the spec's settings."""
+    return slic_superpixels(image, n_segments_for(image.shape))
+
+
+def write_superpixels(prepared_dir: str | os.PathLike[str], out_path: str | os.PathLike[str],
+                      workers: int = 1) -> None:
+    """Write ``superpixels`` int32 ``(N_train, H, W)`` and ``names`` for the training images of a prepared set."""
+    prepared = Path(prepared_dir)
+    data_path = prepared / "data.npz"
+    split_path = prepared / "split.csv"
+    for path in (data_path, split_path):
+        if not path.is_file():
+            raise InputError(f"{path}: missing (run data preparation first)")
+    try:
+        with np.load(data_path, allow_pickle=False) as data:
+            images = data["images"]
+            names = data["names"]
+    except KeyError as error:
+        raise InputError(f"{data_path}: missing array {error}") from error
+    split = pd.read_csv(split_path, dtype=str, keep_default_na=False)
+    if "name" not in split or "split" not in split or split["name"].tolist() != [str(n) for n in names]:
+        raise InputError(f"{split_path}: expected columns name,split with the names of data.npz in order")
+    train = np.flatnonzero(split["split"].to_numpy() == "train")
+    if workers < 1:
+        raise InputError(f"workers: must be >= 1, got {workers}")
+    train_images = [images[index] for index in train]
+    if workers == 1:
+        labels = [_slic_for_image(image) for image in train_images]
+    else:
+        with multiprocessing.get_context().Pool(workers) as pool:
+            labels = pool.map(_slic_for_image, train_images, chunksize=1)
+    superpixels = np.stack(labels) if labels else np.zeros((0, *images.shape[1:3]), dtype=np.int32)
+    write_npz(out_path, superpixels=superpixels, names=names[train])
