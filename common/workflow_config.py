@@ -29,7 +29,9 @@ def active_datasets(config: dict[str, Any]) -> list[str]:
 
 def noise_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     """Every (data set, noise setting) pair of the active data sets."""
-    return [(dataset, setting) for dataset in active_datasets(config) for setting in config["datasets"][dataset]["noise"]]
+    return [
+        (dataset, setting) for dataset in active_datasets(config) for setting in config["datasets"][dataset]["noise"]
+    ]
 
 
 def experiment_datasets(config: dict[str, Any], table: str) -> list[str]:

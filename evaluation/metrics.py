@@ -11,11 +11,11 @@ from scipy import ndimage
 DICE_SMOOTH = 1e-6
 
 
-def dice_per_image(prediction: Any, target: Any,
-                   smooth: float = DICE_SMOOTH) -> np.ndarray:
+def dice_per_image(prediction: Any, target: Any, smooth: float = DICE_SMOOTH) -> np.ndarray:
     """Foreground Dice ``(2|P∩T| + s) / (|P| + |T| + s)`` for each item of a ``(B, ...)`` batch; float64 ``(B,)``.
 
-    Inputs are binary (bool or {0, 1}) NumPy arrays or torch tensors (torch is not imported here). With the default smoothing an empty prediction on an empty mask scores 1.
+    Inputs are binary (bool or {0, 1}) NumPy arrays or torch tensors (torch is not imported here). With the
+    default smoothing an empty prediction on an empty mask scores 1.
     """
     if hasattr(prediction, "detach"):
         prediction = prediction.detach().cpu().numpy()

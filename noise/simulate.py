@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from adapters.base import SPLITS
 from adapters.masks import MASK_RULE, binarize_mask, resize_mask
 from common.atomic import write_csv, write_json, write_npz
 from common.errors import InputError
@@ -97,9 +98,9 @@ def _training_indices(prepared: Path, names: np.ndarray) -> list[int]:
         raise InputError(f"{split_path}: expected columns name,split, got {','.join(map(str, split.columns))}")
     if split["name"].tolist() != [str(name) for name in names]:
         raise InputError(f"{split_path}: names differ from data.npz names (same order required)")
-    unknown = sorted(set(split["split"]) - {"train", "test"})
+    unknown = sorted(set(split["split"]) - set(SPLITS))
     if unknown:
-        raise InputError(f"{split_path}: unknown split value {unknown[0]!r} (train or test)")
+        raise InputError(f"{split_path}: unknown split value {unknown[0]!r} (one of {', '.join(SPLITS)})")
     train = np.flatnonzero(split["split"].to_numpy() == "train").tolist()
     if not train:
         raise InputError(f"{split_path}: no training samples")

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from pathlib import Path
 
 from common.rule_script import run_rule
 from evaluation.tau_search import write_tau_search
@@ -9,7 +10,7 @@ from evaluation.tau_search import write_tau_search
 
 def main(smk) -> None:
     search = smk.params.search
-    noise_rate = json.loads(open(smk.input.noise_summary[0]).read())["noise_rate"]
+    noise_rate = json.loads(Path(smk.input.noise_summary[0]).read_text())["noise_rate"]
     estimate = write_tau_search(
         dict(zip((float(tau) for tau in search["taus"]), smk.input.epochs, strict=True)),
         noise_rate=noise_rate,

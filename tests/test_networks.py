@@ -1,0 +1,50 @@
+"""Backbones: output shapes, the small U-Net's size, deterministic construction, unknown names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from common.errors import InputError
+from training.networks import available_backbones, build_network
+
+
+@pytest.mark.parametrize("backbone", ["unet_small", "unetpp", "mit_unet"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_logits_have_the_input_size_and_two_classes(backbone: str, channels: int) -> None:
+    torch.manual_seed(0)
+    network = build_network(backbone, channels).eval()
+    with torch.no_grad():
+        logits = network(torch.rand(2, channels, 64, 64) * 255)
+    assert logits.shape == (2, 2, 64, 64)
+    assert torch.isfinite(logits).all()
+
+
+def test_small_unet_has_about_1_08_million_parameters() -> None:
+    count = sum(parameter.numel() for parameter in build_network("unet_small", 3).parameters())
+    assert 1_000_000 <= count <= 1_200_000
+    assert count == 1_082_050  # widths 16-32-64-128-128, bilinear decoder, convolutions with bias
+
+
+def test_small_unet_handles_sizes_that_are_not_powers_of_two() -> None:
+    network = build_network("unet_small", 1, num_classes=3).eval()
+    with torch.no_grad():
+        assert network(torch.rand(1, 1, 48, 80)).shape == (1, 3, 48, 80)
+
+
+@pytest.mark.parametrize("backbone", ["unet_small", "mit_unet"])
+def test_construction_is_deterministic_under_manual_seed(backbone: str) -> None:
+    states = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(seed)
+        states.append(build_network(backbone, 3).state_dict())
+    same = all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+    different = any(not torch.equal(states[0][key], states[2][key]) for key in states[0])
+    assert same and different
+
+
+def test_unknown_backbone_is_an_input_error_listing_the_known_ones() -> None:
+    with pytest.raises(InputError, match="resnet9000") as error:
+        build_network("resnet9000", 3)
+    assert all(name in str(error.value) for name in available_backbones())
+    assert available_backbones() == ["mit_unet", "unet_small", "unetpp"]

@@ -1,0 +1,298 @@
+"""Loading a run's data (prepared set, noisy masks, superpixels, distance maps) and seeded epoch streams.
+
+Formats: ``docs/architecture.md``. Every name list must agree with the training split of the prepared set;
+a mismatch is an :class:`InputError` naming the two files. Randomness of an epoch (shuffle, augmentation, the
+method's generator, the global torch RNG) comes from seeds derived from ``(seed, epoch)`` only, so an epoch
+replays identically after a resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from adapters.base import SPLITS
+from common.errors import InputError
+from training.augment import InputScaler
+from training.run_config import RunConfig
+
+#: Superpixel map used when a run has none: the whole image as one superpixel.
+NO_SUPERPIXELS = 0
+#: Distance value used when a clean-mask run has no distance maps: every GDA weight W_i = 1.
+NO_DISTANCE = 1
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed from the SHA-256 of the parts' reprs (e.g. ``derive_seed(seed, epoch, "data")``)."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def seeded_generator(*parts: object, device: torch.device | str = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded with :func:`derive_seed` of ``parts``."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(derive_seed(*parts))
+    return generator
+
+
+def epoch_batches(num_samples: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A shuffled partition of ``range(num_samples)`` into full batches; the last incomplete batch is dropped."""
+    order = torch.randperm(num_samples, generator=generator)
+    num_batches = num_samples // batch_size
+    return [order[i * batch_size:(i + 1) * batch_size] for i in range(num_batches)]
+
+
+def subset_indices(num_samples: int, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded ``floor(fraction * n)`` subset (at least one) of ``num_samples`` samples."""
+    if fraction >= 1.0:
+        return np.arange(num_samples)
+    keep = max(1, int(fraction * num_samples))
+    order = torch.randperm(num_samples, generator=seeded_generator(seed, "train_fraction")).numpy()
+    return np.sort(order[:keep])
+
+
+def _open_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Read ``keys`` from an ``.npz`` (no pickle); a missing file or key is an InputError naming the file."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in keys if key not in archive.files]
+            if missing:
+                raise InputError(f"{path}: missing array(s) {', '.join(missing)} (has {', '.join(archive.files)})")
+            return {key: archive[key] for key in keys}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise InputError(f"{path}: not a readable .npz file ({error})") from None
+
+
+def _has_key(path: Path, key: str) -> bool:
+    """Whether the ``.npz`` at ``path`` holds ``key`` (False for a missing or unreadable file)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return key in archive.files
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False
+
+
+@dataclass(frozen=True)
+class PreparedSet:
+    """The prepared data set: images ``(N, H, W, C)`` uint8, masks ``(N, H, W)`` uint8, names, split labels."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    names: np.ndarray
+    splits: np.ndarray
+
+    def indices(self, split: str) -> np.ndarray:
+        """Indices of ``split`` ("train" or "test") in prepared order."""
+        return np.flatnonzero(self.splits == split)
+
+
+def load_prepared(prepared_dir: Path) -> PreparedSet:
+    """Read ``data.npz`` and ``split.csv`` of a prepared set, checking shapes and that the names agree."""
+    data_path = prepared_dir / "data.npz"
+    split_path = prepared_dir / "split.csv"
+    arrays = _open_npz(data_path, ("images", "masks", "names"))
+    images, masks, names = arrays["images"], arrays["masks"], arrays["names"].astype(str)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise InputError(f"{data_path}: 'images' must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+    if masks.shape != images.shape[:3]:
+        raise InputError(f"{data_path}: 'masks' shape {masks.shape} does not match images {images.shape[:3]}")
+    if names.shape != (len(images),):
+        raise InputError(f"{data_path}: 'names' shape {names.shape} does not match {len(images)} images")
+    if not split_path.is_file():
+        raise InputError(f"{split_path}: file not found")
+    with open(split_path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"name", "split"} <= set(reader.fieldnames):
+            raise InputError(f"{split_path}: expected columns name,split, got {reader.fieldnames}")
+        rows = list(reader)
+    split_names = np.array([row["name"] for row in rows], dtype=str)
+    _check_names(split_names, names, split_path, data_path)
+    splits = np.array([row["split"] for row in rows], dtype=str)
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise InputError(f"{split_path}: unknown split value(s) {', '.join(unknown)} "
+                         f"(expected one of {', '.join(SPLITS)})")
+    return PreparedSet(images=images, masks=(masks > 0).astype(np.uint8), names=names, splits=splits)
+
+
+def _check_names(names: np.ndarray, expected: np.ndarray, path: Path, reference: Path) -> None:
+    """InputError naming both files unless ``names`` equals ``expected`` (same order)."""
+    if len(names) != len(expected):
+        raise InputError(f"{path}: {len(names)} names, but {reference} has {len(expected)}")
+    differ = np.flatnonzero(names != expected)
+    if len(differ):
+        first = differ[0]
+        raise InputError(f"{path}: names do not match {reference} (first difference at position {first}: "
+                         f"{str(names[first])!r} vs {str(expected[first])!r})")
+
+
+def _load_per_train(path: Path, key: str, train_names: np.ndarray, shape: tuple[int, ...], reference: Path,
+                    names_required: bool = True) -> np.ndarray:
+    """Array ``key`` of ``path`` with one entry per training sample, names and shape checked."""
+    with_names = names_required or _has_key(path, "names")
+    arrays = _open_npz(path, (key, "names") if with_names else (key,))
+    values = arrays[key]
+    if with_names:
+        _check_names(arrays["names"].astype(str), train_names, path, reference)
+    if values.shape != shape:
+        raise InputError(f"{path}: '{key}' shape {values.shape} does not match the training set {shape} "
+                         f"of {reference}")
+    return values
+
+
+class TrainingSet(Dataset):
+    """Training samples as tensors: ``images`` (N, C, H, W) uint8, ``labels`` (noisy) and ``clean_labels``
+    (N, H, W) uint8, ``distance`` (N, H, W) uint8 (float32 if stored as float), ``superpixels`` (N, H, W) int32;
+    ``names``."""
+
+    FIELDS = ("images", "labels", "clean_labels", "distance", "superpixels")
+
+    def __init__(self, names: list[str], **fields: torch.Tensor) -> None:
+        if set(fields) != set(self.FIELDS):
+            raise ValueError(f"TrainingSet needs exactly the fields {self.FIELDS}")
+        self.names = list(names)
+        self.fields = fields
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {key: value[index] for key, value in self.fields.items()}
+
+    def take(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The samples at ``indices`` stacked per field (on the set's device)."""
+        indices = indices.to(self.fields["images"].device)
+        return {key: value[indices] for key, value in self.fields.items()}
+
+    def to(self, device: torch.device | str) -> TrainingSet:
+        """A copy of the set on ``device``."""
+        return TrainingSet(self.names, **{key: value.to(device) for key, value in self.fields.items()})
+
+
+class TestSet(Dataset):
+    """Test samples: ``images`` (N, C, H, W) uint8 and clean ``masks`` (N, H, W) uint8; ``names``."""
+
+    def __init__(self, names: list[str], images: torch.Tensor, masks: torch.Tensor) -> None:
+        self.names = list(names)
+        self.images = images
+        self.masks = masks
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"images": self.images[index], "masks": self.masks[index]}
+
+    def batches(self, batch_size: int) -> list[slice]:
+        """Consecutive slices of ``batch_size`` samples in stored order (the last may be smaller)."""
+        return [slice(start, min(start + batch_size, len(self))) for start in range(0, len(self), batch_size)]
+
+    def to(self, device: torch.device | str) -> TestSet:
+        """A copy of the set on ``device``."""
+        return TestSet(self.names, self.images.to(device), self.masks.to(device))
+
+
+@dataclass
+class RunData:
+    """What a run trains and evaluates on, the input scaler, the noise rate found and the files read."""
+
+    train: TrainingSet
+    test: TestSet
+    scaler: InputScaler
+    tau: float
+    channels: int
+    sources: list[Path]
+
+
+def _channels_first(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def read_noise_rate(noise_dir: Path) -> float:
+    """``noise_rate`` of ``noise_dir/summary.json`` (the measured tau)."""
+    path = noise_dir / "summary.json"
+    if not path.is_file():
+        raise InputError(f"{path}: file not found (needed for tau; or set the run config key 'tau')")
+    try:
+        rate = json.loads(path.read_text())["noise_rate"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise InputError(f"{path}: no 'noise_rate' entry (needed for tau; or set the run config key 'tau')") from None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+        raise InputError(f"{path}: 'noise_rate' must be a number in [0, 1), got {rate!r}")
+    return float(rate)
+
+
+def load_run_data(config: RunConfig, log: Callable[[str], None] = print) -> RunData:
+    """Load and cross-check every input of ``config``, apply ``train_fraction``, fit the input scaler."""
+    prepared = load_prepared(config.prepared_dir)
+    data_path = config.prepared_dir / "data.npz"
+    split_path = config.prepared_dir / "split.csv"
+    sources = [data_path, split_path]
+    train_index, test_index = prepared.indices("train"), prepared.indices("test")
+    if len(train_index) == 0 or len(test_index) == 0:
+        raise InputError(f"{split_path}: needs both train and test samples, has {len(train_index)} train and "
+                         f"{len(test_index)} test")
+    train_names = prepared.names[train_index]
+    clean = prepared.masks[train_index]
+    shape = clean.shape
+
+    if config.noise_dir is None:
+        labels = clean
+        tau = 0.0 if config.tau is None else config.tau
+    else:
+        noisy_path = config.noise_dir / "noisy_masks.npz"
+        labels = (_load_per_train(noisy_path, "masks", train_names, shape, split_path) > 0).astype(np.uint8)
+        sources.append(noisy_path)
+        tau = read_noise_rate(config.noise_dir) if config.tau is None else config.tau
+
+    distance_path = config.distance_path
+    if distance_path is None and config.noise_dir is not None:
+        distance_path = config.noise_dir / "distance_maps.npz"
+    if distance_path is None:
+        log(f"no distance maps for clean-mask training: D = {NO_DISTANCE} everywhere (flat GDA weights)")
+        distance = np.full(shape, NO_DISTANCE, dtype=np.uint8)
+    else:
+        distance = _load_per_train(distance_path, "distance", train_names, shape, split_path, names_required=False)
+        sources.append(distance_path)
+
+    superpixels_path = config.superpixels_path
+    if superpixels_path is None and (config.prepared_dir / "superpixels.npz").is_file():
+        superpixels_path = config.prepared_dir / "superpixels.npz"
+    if superpixels_path is None:
+        log(f"no superpixels.npz: each training image is one superpixel (label {NO_SUPERPIXELS})")
+        superpixels = np.full(shape, NO_SUPERPIXELS, dtype=np.int32)
+    else:
+        superpixels = _load_per_train(superpixels_path, "superpixels", train_names, shape, split_path)
+        sources.append(superpixels_path)
+        if superpixels.min() < 0:
+            raise InputError(f"{superpixels_path}: superpixel labels must be >= 0")
+
+    keep = subset_indices(len(train_names), config.train_fraction, config.seed)
+    if len(keep) < config.batch_size:
+        raise InputError(f"run config key 'batch_size': {config.batch_size} is more than the {len(keep)} training "
+                         f"images used (train_fraction {config.train_fraction}), so no full batch exists")
+    train_images = prepared.images[train_index][keep]
+    train = TrainingSet(
+        [str(name) for name in train_names[keep]],
+        images=_channels_first(train_images),
+        labels=torch.from_numpy(labels[keep]),
+        clean_labels=torch.from_numpy(clean[keep]),
+        distance=torch.from_numpy(distance[keep] if distance.dtype == np.uint8 else distance[keep].astype(np.float32)),
+        superpixels=torch.from_numpy(superpixels[keep].astype(np.int32)),
+    )
+    test = TestSet([str(name) for name in prepared.names[test_index]], _channels_first(prepared.images[test_index]),
+                   torch.from_numpy(prepared.masks[test_index]))
+    scaler = InputScaler.fit(config.input_scaling, train_images)
+    return RunData(train=train, test=test, scaler=scaler, tau=tau, channels=prepared.images.shape[-1],
+                   sources=sources)

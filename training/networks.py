@@ -1,0 +1,134 @@
+"""Segmentation backbones, built by name: the reference's small bilinear U-Net and two smp models.
+
+Every backbone maps ``(B, in_channels, H, W)`` float images to ``(B, num_classes, H, W)`` logits; H and W must be
+multiples of 32 for the smp encoders (16 for ``unet_small``). Pretrained weights are never downloaded
+(``encoder_weights=None``), so initialisation uses the global torch RNG and is reproducible under
+``torch.manual_seed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.errors import InputError
+
+
+class DoubleConv(nn.Sequential):
+    """Two (3x3 convolution with bias -> BatchNorm -> ReLU) blocks; ``mid_channels`` defaults to ``out_channels``."""
+
+    def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None) -> None:
+        mid_channels = mid_channels or out_channels
+        super().__init__(
+            nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1),
+            nn.BatchNorm2d(mid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class DownBlock(nn.Sequential):
+    """2x2 max pooling followed by a :class:`DoubleConv`."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(nn.MaxPool2d(2), DoubleConv(in_channels, out_channels))
+
+
+class UpBlock(nn.Module):
+    """Bilinear 2x upsampling (align_corners), padding to the skip's size, concatenation, :class:`DoubleConv`."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = DoubleConv(in_channels, out_channels, in_channels // 2)
+
+    def forward(self, deep: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """Upsample ``deep``, pad it to ``skip``'s spatial size, concatenate ``[skip, deep]`` and convolve."""
+        deep = F.interpolate(deep, scale_factor=2, mode="bilinear", align_corners=True)
+        pad_rows = skip.shape[-2] - deep.shape[-2]
+        pad_cols = skip.shape[-1] - deep.shape[-1]
+        deep = F.pad(deep, [pad_cols // 2, pad_cols - pad_cols // 2, pad_rows // 2, pad_rows - pad_rows // 2])
+        return self.conv(torch.cat([skip, deep], dim=1))
+
+
+class SmallUNet(nn.Module):
+    """The GSD-Net reference's bilinear U-Net with base width 16 (encoder 16-32-64-128-128, no dropout).
+
+    About 1.08 M parameters for 3 input channels and 2 classes.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int = 2, base_width: int = 16) -> None:
+        super().__init__()
+        widths = [base_width * 2**level for level in range(5)]
+        self.inc = DoubleConv(in_channels, widths[0])
+        self.downs = nn.ModuleList([
+            DownBlock(widths[0], widths[1]),
+            DownBlock(widths[1], widths[2]),
+            DownBlock(widths[2], widths[3]),
+            DownBlock(widths[3], widths[4] // 2),
+        ])
+        self.ups = nn.ModuleList([
+            UpBlock(widths[4], widths[3] // 2),
+            UpBlock(widths[3], widths[2] // 2),
+            UpBlock(widths[2], widths[1] // 2),
+            UpBlock(widths[1], widths[0]),
+        ])
+        self.head = nn.Conv2d(widths[0], num_classes, kernel_size=1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, num_classes, H, W)``."""
+        features = [self.inc(images)]
+        for down in self.downs:
+            features.append(down(features[-1]))
+        decoded = features.pop()
+        for up in self.ups:
+            decoded = up(decoded, features.pop())
+        return self.head(decoded)
+
+
+def _unet_small(in_channels: int, num_classes: int) -> nn.Module:
+    return SmallUNet(in_channels, num_classes)
+
+
+def _unetpp(in_channels: int, num_classes: int) -> nn.Module:
+    import segmentation_models_pytorch as smp
+
+    return smp.UnetPlusPlus(encoder_name="resnet34", encoder_weights=None, in_channels=in_channels,
+                            classes=num_classes)
+
+
+def _mit_unet(in_channels: int, num_classes: int) -> nn.Module:
+    import segmentation_models_pytorch as smp
+
+    return smp.Unet(encoder_name="mit_b0", encoder_weights=None, in_channels=in_channels, classes=num_classes)
+
+
+_BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
+    "unet_small": _unet_small,
+    "unetpp": _unetpp,
+    "mit_unet": _mit_unet,
+}
+
+
+def available_backbones() -> list[str]:
+    """Sorted names accepted by :func:`build_network`."""
+    return sorted(_BACKBONES)
+
+
+def build_network(backbone: str, in_channels: int, num_classes: int = 2) -> nn.Module:
+    """A freshly initialised network ``backbone`` for ``in_channels`` inputs and ``num_classes`` logit channels.
+
+    ``unet_small``: :class:`SmallUNet`; ``unetpp``: smp UNet++ with a ResNet-34 encoder; ``mit_unet``: smp U-Net
+    with a Mix Vision Transformer (MiT-B0) encoder (smp 0.6 accepts any ``in_channels`` for it).
+    An unknown name is an :class:`InputError` listing the known ones.
+    """
+    if backbone not in _BACKBONES:
+        raise InputError(f"unknown backbone {backbone!r}; known backbones: {', '.join(available_backbones())}")
+    if in_channels < 1 or num_classes < 1:
+        raise InputError(f"backbone {backbone!r}: in_channels and num_classes must be >= 1, "
+                         f"got {in_channels} and {num_classes}")
+    return _BACKBONES[backbone](in_channels, num_classes)
