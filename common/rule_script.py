@@ -11,14 +11,16 @@ from common.errors import InputError
 
 
 def run_rule(main: Callable[[Any], None], snakemake: Any) -> None:
-    """Call ``main(snakemake)`` with logging sent to the rule's log file.
+    """Call ``main(snakemake)`` with logging sent to the rule's log file (warnings and errors also to stderr).
 
     An :class:`InputError` is written as one ``error: ...`` line to the log and to stderr, and the job exits
     with status 1 (no traceback); Snakemake then removes the job's incomplete outputs.
     """
     log_path = snakemake.log[0] if len(snakemake.log) else None
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [console]
     if log_path:
+        console.setLevel(logging.WARNING)
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers,
                         force=True)

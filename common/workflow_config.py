@@ -115,10 +115,6 @@ def check_config(config: dict[str, Any]) -> None:
         for setting in experiment["settings"]:
             if setting not in settings:
                 raise InputError(f"config key experiments.{table}.settings: unknown noise setting {setting!r}")
-        for variant in experiment.get("paper_rows", {}):
-            if variant not in experiment["variants"]:
-                raise InputError(f"config key experiments.{table}.paper_rows.{variant}: not one of the "
-                                 f"experiment's variants")
     search = config.get("tau_search")
     if search:
         for key, known in (("dataset", config["datasets"]), ("setting", settings), ("variant", config["variants"])):

@@ -112,18 +112,18 @@ def test_tloss_matches_written_formula_and_batch_mean() -> None:
     second_labels = [[1, 0], [1, 1]]
     logits = torch.cat([logits_for(FG_PROBS), logits_for(second)]).float()
     batch = batch_for(torch.tensor([LABELS, second_labels]))
-    method = build_method("tloss")
+    method = build_method("tloss", reduction="image_mean")
     out = method.loss([logits], batch, context())
     expected = (reference_tloss(FG_PROBS, LABELS, 1.0) + reference_tloss(second, second_labels, 1.0)) / 2
     assert out.loss.item() == pytest.approx(expected, rel=1e-5)
     assert out.logs["nu"] == pytest.approx(math.e, rel=1e-6)
-    per_pixel = build_method("tloss", reduction="pixel_mean", nu_init=0.3).loss([logits], batch, context())
+    per_pixel = build_method("tloss", nu_init=0.3).loss([logits], batch, context())
     expected_03 = (reference_tloss(FG_PROBS, LABELS, 0.3) + reference_tloss(second, second_labels, 0.3)) / 2
     assert per_pixel.loss.item() == pytest.approx(expected_03 / 4, rel=1e-5)
 
 
 def test_tloss_gradient_reaches_nu() -> None:
-    method = build_method("tloss")
+    method = build_method("tloss", reduction="image_mean")
     logits = logits_for(FG_PROBS).float().requires_grad_(True)
     method.loss([logits], batch_for(LABELS), context()).loss.backward()
     step = 1e-4
