@@ -50,7 +50,7 @@ def _smooth_field(rng: np.random.Generator, size: int, cells: int, channels: int
 
 def _blob(rng: np.random.Generator, rows: np.ndarray, cols: np.ndarray, size: int) -> np.ndarray:
     """One perturbed ellipse fully inside a ``size x size`` image; bool ``(size, size)``."""
-    semi_major = rng.uniform(0.15, 0.40) * size / 2
+    semi_major = rng.uniform(0.25, 0.50) * size / 2
     semi_minor = semi_major * rng.uniform(0.6, 1.0)
     angle = rng.uniform(0.0, np.pi)
     amplitudes = rng.uniform(0.0, _MAX_HARMONIC_AMPLITUDE, len(_HARMONICS))

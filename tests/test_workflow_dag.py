@@ -46,8 +46,8 @@ def test_config_typo_is_rejected_naming_the_key(tmp_path: Path) -> None:
 
 def test_bad_dataset_path_names_the_folder(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-kvasir"
-    result = snakemake("--cores", "1", "--directory", str(tmp_path), "--config",
-                       f'datasets={{"kvasir": {{"path": "{missing}"}}}}', "results/prepared/kvasir/data.npz")
+    result = snakemake("results/prepared/kvasir/data.npz", "--cores", "1", "--directory", str(tmp_path), "--config",
+                       f'datasets={{"kvasir": {{"path": "{missing}"}}}}')
     assert result.returncode != 0
     log = (tmp_path / "results" / "logs" / "prepare_dataset" / "kvasir.log").read_text()
     assert str(missing) in log and "Traceback" not in log

@@ -1,0 +1,52 @@
+"""Benchmark: CE, JoCoR and GSD-Net on Kvasir-SEG under S_R at a reduced scale; prints their Dice and times.
+
+Runs the workflow with ``config/kvasir-reduced.yaml`` in its own working directory (default
+``results/benchmarks/kvasir-reduced``), so it never touches the default run's results:
+
+    python benchmarks/kvasir_methods.py [--data ../shared/data/kvasir-seg] [--cores 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "kvasir-seg")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "results" / "benchmarks" / "kvasir-reduced")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    if not (args.data / "images").is_dir():
+        print(f"error: {args.data}: no Kvasir-SEG release there (images/, masks/)", file=sys.stderr)
+        return 1
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "snakemake", "results/tables/table4.md", "--snakefile", str(ROOT / "Snakefile"),
+        "--cores", str(args.cores), "--directory", str(args.workdir),
+        "--configfile", str(ROOT / "config" / "kvasir-reduced.yaml"),
+        "--config", f"datasets={json.dumps({'kvasir': {'path': str(args.data.resolve())}})}",
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    wall = time.perf_counter() - started
+    print(f"cores: {args.cores}; wall time of the workflow: {wall / 60:.1f} min")
+    for summary_path in sorted((args.workdir / "results" / "runs").glob("kvasir/*/*/seed*/summary.json")):
+        summary = json.loads(summary_path.read_text())
+        run = summary_path.parent.relative_to(args.workdir / "results" / "runs")
+        print(f"{run}: Dice {100 * summary['dice_mean']:.2f} ± {100 * summary['dice_std']:.2f} "
+              f"(train {summary['train_seconds_total'] / 60:.1f} min, {summary.get('device', '?')})")
+    print((args.workdir / "results" / "tables" / "table4.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
