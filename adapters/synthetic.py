@@ -1,7 +1,8 @@
 """The embedded synthetic data set the suite generates itself (no download): blobs on a smooth background.
 
 Each RGB image is a smooth random background (bicubically upsampled 4x4 noise around a random base colour) with
-1-3 blob-shaped objects: ellipses (diameter 8-30 % of the image side, aspect 0.6-1, random angle) whose boundary
+1-3 blob-shaped objects: ellipses (diameter 25-50 % of the image side, aspect 0.6-1, random angle; together
+about 16 % of the image, as Kvasir-SEG's polyps at 15 %) whose boundary
 is perturbed by harmonics 2-4 of the polar angle, placed fully inside the image (at least one pixel from the
 border). Each object has its own colour, at a Euclidean RGB distance of 0.3-0.45 (on 0-1) from the background's
 base colour in a random direction, so objects may be darker or brighter than the background and no global
