@@ -112,6 +112,10 @@ def check_config(config: dict[str, Any]) -> None:
             if variant not in config["variants"]:
                 raise InputError(f"config key experiments.{table}.variants: unknown variant {variant!r}; "
                                  f"defined: {', '.join(config['variants'])}")
+        for variant in experiment.get("compare_against", []):
+            if variant not in experiment["variants"]:
+                raise InputError(f"config key experiments.{table}.compare_against: {variant!r} is not one of the "
+                                 f"experiment's variants")
         for setting in experiment["settings"]:
             if setting not in settings:
                 raise InputError(f"config key experiments.{table}.settings: unknown noise setting {setting!r}")

@@ -72,7 +72,8 @@ class TLossMethod(Method):
     """T-Loss, one network, with a learnable degrees-of-freedom parameter ``nu`` (used as ``exp(nu) + ε``).
 
     Options: ``nu_init`` (1.0, the authors' ``config.student.nu``), ``nu_lr`` (1e-3, the authors'
-    ``config.student.lr``), ``reduction`` (``pixel_mean``, default: the batch mean / D; ``image_mean``: the authors' batch mean).
+    ``config.student.lr``), ``reduction`` (``pixel_mean``, default: the batch mean / D; ``image_mean``: the
+    authors' batch mean).
     """
 
     def __init__(

@@ -54,7 +54,9 @@ def noise_outputs():
 
 
 def method_table_outputs():
-    return expand("results/tables/{table}.{fmt}", table=list(config["experiments"]), fmt=FORMATS)
+    tables = expand("results/tables/{table}.{fmt}", table=list(config["experiments"]), fmt=FORMATS)
+    compared = [table for table, experiment in config["experiments"].items() if experiment.get("compare_against")]
+    return tables + expand("results/tables/{table}_paired.{fmt}", table=compared, fmt=FORMATS)
 
 
 def tau_search_outputs():
@@ -91,6 +93,10 @@ def noise_dirs_by_dataset():
 
 def table_runs(wildcards):
     return [str(path) for path in experiment_runs(config, wildcards.table)]
+
+
+def table_per_image(wildcards):
+    return [str(path.with_name("per_image.csv")) for path in experiment_runs(config, wildcards.table)]
 
 
 def run_parameters(wildcards):

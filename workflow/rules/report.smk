@@ -4,7 +4,7 @@ rule table3:
         metadata=prepared_metadata(),
     output:
         md="results/tables/table3.md",
-        csv="results/tables/table3.csv",
+        csv=report("results/tables/table3.csv", caption="../report/table3.rst", category="Noise"),
         tex="results/tables/table3.tex",
     log:
         "results/logs/tables/table3.log",
@@ -19,7 +19,7 @@ rule noise_examples_figure:
         summaries=noise_summaries(),
         metadata=prepared_metadata(),
     output:
-        "results/figures/noise_examples.png",
+        report("results/figures/noise_examples.png", caption="../report/noise_examples.rst", category="Noise"),
     params:
         noise_dirs=noise_dirs_by_dataset(),
     log:
@@ -35,7 +35,7 @@ rule method_table:
         table_runs,
     output:
         md="results/tables/{table}.md",
-        csv="results/tables/{table}.csv",
+        csv=report("results/tables/{table}.csv", caption="../report/method_table.rst", category="Methods"),
         tex="results/tables/{table}.tex",
     params:
         experiment=lambda wildcards: config["experiments"][wildcards.table],
@@ -52,7 +52,7 @@ rule tau_search_report:
         epochs=tau_search_epochs(),
         noise_summary=tau_search_noise_summary(),
     output:
-        png="results/figures/tau_search.png",
+        png=report("results/figures/tau_search.png", caption="../report/tau_search.rst", category="Tau search"),
         md="results/tables/tau_search.md",
         csv="results/tables/tau_search.csv",
         tex="results/tables/tau_search.tex",
@@ -64,3 +64,20 @@ rule tau_search_report:
         "../../envs/environment.yaml"
     script:
         "../scripts/tau_search.py"
+
+
+rule paired_table:
+    input:
+        table_per_image,
+    output:
+        md="results/tables/{table}_paired.md",
+        csv=report("results/tables/{table}_paired.csv", caption="../report/paired_table.rst", category="Statistics"),
+        tex="results/tables/{table}_paired.tex",
+    params:
+        references=lambda wildcards: config["experiments"][wildcards.table].get("compare_against", []),
+    log:
+        "results/logs/tables/{table}_paired.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/paired_table.py"
