@@ -25,13 +25,18 @@ _RGB_CONVERTED_MODES = {"CMYK", "YCbCr", "LAB", "HSV"}
 
 
 def _open(path: Path) -> Image.Image:
-    """Open and fully decode ``path``; any decoder failure (missing, truncated, not an image) is an InputError."""
+    """Open and fully decode ``path``; any decoder failure (missing, truncated, not an image) is an InputError, and
+    so is a file of several frames (a stack or volume), which would otherwise be read as its first frame only."""
     try:
         with Image.open(path) as opened:
+            frames = getattr(opened, "n_frames", 1)
             opened.load()
-            return opened.copy()
+            image = opened.copy()
     except Exception as error:
         raise InputError(f"{path}: cannot read image ({type(error).__name__}: {error})") from None
+    if frames > 1:
+        raise InputError(f"{path}: holds {frames} frames (a stack or 3D volume); expected one 2D image")
+    return image
 
 
 def read_image(path: Path) -> np.ndarray:

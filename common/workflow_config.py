@@ -10,6 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
+
 from common.errors import InputError
 
 #: Adapters that generate their data and need no ``path``.
@@ -74,6 +78,17 @@ def run_tau(config: dict[str, Any], dataset: str, setting: str) -> float | None:
     if setting in tau_table:
         return float(tau_table[setting])
     return config["training"].get("tau")
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Validate ``config`` against the YAML schema at ``schema_path``; the most relevant problem (jsonschema's
+    ``best_match``) is a one-line InputError naming the key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = best_match(validator_for(schema)(schema).iter_errors(config))
+    if error is not None:
+        key = ".".join(str(part) for part in error.absolute_path)
+        message = " ".join(error.message.split())
+        raise InputError(f"config key {key}: {message}" if key else f"config: {message}")
 
 
 def check_config(config: dict[str, Any]) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 
 from common.errors import InputError
 from methods.base import Method
 
 _METHODS: dict[str, type[Method]] = {}
+#: Values accepted for a constructor option annotated with each type.
+_OPTION_TYPES: dict[object, tuple[type, ...]] = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
 
 
 def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
@@ -38,9 +41,25 @@ def get_method(name: str) -> type[Method]:
         raise InputError(f"unknown method {name!r}; known methods: {', '.join(available_methods())}") from None
 
 
+def _check_option_types(name: str, cls: type[Method], options: dict[str, object]) -> None:
+    """InputError naming the first option whose value does not fit its constructor annotation (bool, int, float,
+    str; an int is a valid float, a bool is neither)."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except NameError:  # an annotation that cannot be resolved: leave the checks to the constructor
+        return
+    for key, value in options.items():
+        accepted = _OPTION_TYPES.get(hints.get(key))
+        if accepted is None:
+            continue
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+            raise InputError(f"method {name!r}: option {key!r} must be {hints[key].__name__}, got {value!r}")
+
+
 def build_method(name: str, **options: object) -> Method:
     """Instantiate the method ``name`` with its config options; an unknown option or bad value is an InputError."""
     cls = get_method(name)
+    _check_option_types(name, cls, options)
     try:
         return cls(**options)
     except (TypeError, ValueError) as error:

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -82,6 +83,8 @@ def _load_npz(path: Path) -> np.lib.npyio.NpzFile:
     """Open an ``.npz`` (no pickle), InputError naming the file when missing or unreadable."""
     if not path.is_file():
         raise InputError(f"{path}: missing (run data preparation first)")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: unreadable (not an .npz archive)")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
@@ -157,9 +160,12 @@ def read_mask_file(path: Path) -> np.ndarray:
     """Read a mask image and binarise it by :data:`adapters.masks.MASK_RULE`; bool ``(H, W)``."""
     try:
         with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
             values = np.asarray(image)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise InputError(f"{path}: unreadable image ({error})") from error
+    if frames > 1:
+        raise InputError(f"{path}: holds {frames} frames (a stack or 3D volume); expected one 2D mask")
     return binarize_mask(values, str(path))
 
 

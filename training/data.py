@@ -64,6 +64,8 @@ def _open_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Read ``keys`` from an ``.npz`` (no pickle); a missing file or key is an InputError naming the file."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in keys if key not in archive.files]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,10 @@ class RunConfig:
         self._validate()
 
     @classmethod
-    def from_mapping(cls, mapping: dict[str, Any]) -> RunConfig:
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> RunConfig:
         """Build from a plain mapping (paths as strings); an unknown key or bad value is an InputError naming it."""
+        if not isinstance(mapping, Mapping):
+            raise InputError(f"run config: expected a mapping of run config keys, got {type(mapping).__name__}")
         known = {item.name for item in dataclasses.fields(cls)}
         unknown = sorted(set(mapping) - known)
         if unknown:

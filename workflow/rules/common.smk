@@ -1,7 +1,5 @@
 from pathlib import Path
 
-from snakemake.utils import validate
-
 from common.workflow_config import (
     active_datasets,
     check_config,
@@ -10,10 +8,11 @@ from common.workflow_config import (
     noise_pairs,
     run_tau,
     training_settings,
+    validate_config,
 )
 
 
-validate(config, schema="../schemas/config.schema.yaml")
+validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 check_config(config)
 
 FORMATS = ["md", "csv", "tex"]

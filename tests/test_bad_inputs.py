@@ -1,0 +1,536 @@
+"""A catalogue of bad inputs: each stops with one clear line naming the file or key, and writes nothing.
+
+Sections: data folders (``adapters.prepare_dataset``, and a few through the workflow's ``prepare_dataset`` job),
+the workflow config (schema + cross-reference checks, a few through ``snakemake -n``), the noise command line
+(``python -m noise``) and the training entry (``RunConfig.from_mapping``, ``training.engine.train``). Every table
+row is one case; its id says what is wrong, its expected text is the distinctive part of the one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+import yaml
+from PIL import Image
+
+from adapters import prepare_dataset
+from benchmarks.training_throughput import write_synthetic_inputs
+from common.atomic import write_npz, write_text
+from common.errors import InputError
+from common.workflow_config import check_config, validate_config
+from training.engine import train
+from training.run_config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+IMAGE_SIZE = (48, 40)
+SAMPLE_NAMES = [f"case{index}" for index in range(6)]
+
+
+def assert_one_line(message: str, expected: str) -> None:
+    """``message`` is a single line holding ``expected``."""
+    assert expected in message, f"expected {expected!r} in {message!r}"
+    assert "\n" not in message.strip(), f"more than one line: {message!r}"
+
+
+def save_image(path: Path, pixels: np.ndarray) -> None:
+    """Write ``pixels`` in the format of the suffix (2 channels: LA)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+def rectangle_mask(index: int, size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
+    mask = np.zeros(size, dtype=np.uint8)
+    mask[4 + index: 24 + index, 8:28] = 255
+    return mask
+
+
+def write_kvasir_layout(root: Path) -> Path:
+    """A small Kvasir-SEG-like release: ``images/*.jpg`` (noisy RGB, so a JPEG has a long entropy-coded body) and
+    ``masks/*.png`` (0/255)."""
+    rng = np.random.default_rng(0)
+    for index, name in enumerate(SAMPLE_NAMES):
+        save_image(root / "images" / f"{name}.jpg", rng.integers(0, 256, (*IMAGE_SIZE, 3), dtype=np.uint8))
+        save_image(root / "masks" / f"{name}.png", rectangle_mask(index))
+    return root
+
+
+def cut_in_half(path: Path) -> None:
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+
+
+def replace_file(old: Path, new: Path, pixels: np.ndarray) -> None:
+    """Remove ``old`` and write ``pixels`` to ``new`` (another format)."""
+    old.unlink()
+    save_image(new, pixels)
+
+
+def grey_gradient(size: tuple[int, int] = IMAGE_SIZE) -> np.ndarray:
+    return np.tile(np.linspace(0, 255, size[1]).astype(np.uint8), (size[0], 1))
+
+
+# --- data folders through adapters.prepare_dataset -------------------------------------------------------------
+
+def remove_subfolders(root: Path) -> None:
+    for folder in ("images", "masks"):
+        shutil.rmtree(root / folder)
+
+
+def empty_subfolders(root: Path) -> None:
+    for folder in ("images", "masks"):
+        shutil.rmtree(root / folder)
+        (root / folder).mkdir()
+    (root / "images" / "notes.txt").write_text("not an image")
+
+
+def truncated_png_image(root: Path) -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, (*IMAGE_SIZE, 3), dtype=np.uint8)
+    replace_file(root / "images" / "case4.jpg", root / "images" / "case4.png", pixels)
+    cut_in_half(root / "images" / "case4.png")
+
+
+def mask_as_five_channel_array(root: Path) -> None:
+    (root / "masks" / "case4.png").unlink()
+    tifffile.imwrite(root / "masks" / "case4.tif", np.full((*IMAGE_SIZE, 5), 255, dtype=np.uint8),
+                     photometric="minisblack", planarconfig="contig")
+
+
+def mask_as_volume(root: Path) -> None:
+    (root / "masks" / "case0.png").unlink()
+    frames = [Image.fromarray(rectangle_mask(depth)) for depth in range(5)]
+    frames[0].save(root / "masks" / "case0.tif", save_all=True, append_images=frames[1:])
+
+
+def float_image(root: Path) -> None:
+    (root / "images" / "case1.jpg").unlink()
+    Image.fromarray(np.zeros(IMAGE_SIZE, dtype=np.float32)).save(root / "images" / "case1.tif")
+
+
+BreakLayout = Callable[[Path], None]
+
+
+def unchanged(_: Path) -> None:
+    """A valid layout: the case is in the arguments."""
+
+
+#: (adapter, how the layout is broken, prepare_dataset arguments, expected text with {root} for the layout folder)
+DATA_CASES = [
+    pytest.param("kvasir_seg", unchanged, {"path": "{root}/no-such-folder"},
+                 "{root}/no-such-folder: data set folder not found", id="missing-folder"),
+    pytest.param("kvasir_seg", remove_subfolders, {}, "{root}/images: folder not found", id="empty-folder"),
+    pytest.param("kvasir_seg", empty_subfolders, {}, "{root}/images: no images found (looked for .png",
+                 id="no-images-in-folders"),
+    pytest.param("kvasir_seg", lambda root: (root / "masks" / "case1.png").unlink(), {},
+                 "{root}/images: 1 image(s) without a mask in {root}/masks: case1.jpg", id="image-without-mask"),
+    pytest.param("kvasir_seg", lambda root: save_image(root / "masks" / "extra.png", rectangle_mask(0)), {},
+                 "{root}/masks: 1 mask(s) without an image in {root}/images: extra.png", id="mask-without-image"),
+    pytest.param("kvasir_seg", lambda root: save_image(root / "masks" / "case2.png", rectangle_mask(0, (40, 40))),
+                 {}, "{root}/masks/case2.png: mask size 40x40 (HxW) differs from the size 48x40 of its image case2.jpg",
+                 id="size-mismatch"),
+    pytest.param("kvasir_seg", lambda root: (root / "masks" / "case3.png").write_bytes(
+                     np.random.default_rng(2).bytes(600)), {},
+                 "{root}/masks/case3.png: cannot read image (UnidentifiedImageError", id="random-bytes-png"),
+    pytest.param("kvasir_seg", truncated_png_image, {},
+                 "{root}/images/case4.png: cannot read image (OSError: image file is truncated", id="truncated-png"),
+    pytest.param("kvasir_seg", lambda root: cut_in_half(root / "images" / "case5.jpg"), {},
+                 "{root}/images/case5.jpg: cannot read image (OSError: image file is truncated", id="truncated-jpeg"),
+    pytest.param("kvasir_seg", lambda root: (root / "images" / "case0.jpg").write_bytes(b""), {},
+                 "{root}/images/case0.jpg: cannot read image", id="zero-byte-image"),
+    pytest.param("kvasir_seg", lambda root: save_image(root / "masks" / "case1.png", grey_gradient()), {},
+                 "{root}/masks/case1.png: mask is not binary", id="non-binary-mask"),
+    pytest.param("kvasir_seg", lambda root: save_image(root / "masks" / "case2.png", np.zeros(IMAGE_SIZE, np.uint8)),
+                 {}, "{root}/masks/case2.png: mask is empty (all background); set option allow_empty: true",
+                 id="empty-mask"),
+    pytest.param("kvasir_seg", lambda root: replace_file(root / "images" / "case3.jpg", root / "images" / "case3.png",
+                                                         np.full((*IMAGE_SIZE, 2), 90, dtype=np.uint8)), {},
+                 "{root}/images/case3.png: image has 2 channels", id="two-channel-image"),
+    pytest.param("kvasir_seg", mask_as_five_channel_array, {}, "{root}/masks/case4.tif: cannot read image",
+                 id="mask-as-HxWx5-array"),
+    pytest.param("kvasir_seg", mask_as_volume, {},
+                 "{root}/masks/case0.tif: holds 5 frames (a stack or 3D volume); expected one 2D image",
+                 id="mask-as-3D-volume"),
+    pytest.param("kvasir_seg", float_image, {}, "{root}/images/case1.tif: floating-point images are not supported",
+                 id="float-image"),
+    pytest.param("kvasir_seg", lambda root: save_image(root / "images" / "case0.png", grey_gradient()), {},
+                 "{root}/images: two files share the name 'case0': case0.jpg, case0.png", id="duplicate-name"),
+    pytest.param("kvasir", unchanged, {}, "unknown adapter 'kvasir'; known adapters: folder, gsdnet",
+                 id="unknown-adapter"),
+    pytest.param("folder", unchanged, {"options": {"mask_sufix": "_mask"}},
+                 "adapter 'folder': unknown option 'mask_sufix'; known options:", id="unknown-adapter-option"),
+    pytest.param("kvasir_seg", unchanged, {"options": {"allow_empty": "yes"}},
+                 "adapter 'kvasir_seg': option 'allow_empty' must be bool, got 'yes'", id="adapter-option-type"),
+    pytest.param("kvasir_seg", unchanged, {"n_test": 6},
+                 "n_test: the test split needs between 1 and 5 of the 6 samples, got 6", id="n_test-too-large"),
+    pytest.param("kvasir_seg", unchanged, {"working_size": 0}, "working_size: must be a positive integer",
+                 id="zero-working-size"),
+]
+
+
+@pytest.mark.parametrize(("adapter", "break_layout", "arguments", "expected"), DATA_CASES)
+def test_bad_data_folder(tmp_path: Path, adapter: str, break_layout: BreakLayout, arguments: dict[str, Any],
+                         expected: str) -> None:
+    root = write_kvasir_layout(tmp_path / "kvasir")
+    break_layout(root)
+    out = tmp_path / "prepared"
+    settings = {"dataset": "kvasir", "adapter": adapter, "path": root, "out_dir": out, "working_size": 16,
+                "n_test": 2, **arguments}
+    if isinstance(settings["path"], str):
+        settings["path"] = settings["path"].format(root=root)
+    with pytest.raises(InputError) as raised:
+        prepare_dataset(**settings)
+    assert_one_line(str(raised.value), expected.format(root=root))
+    assert not out.exists()
+
+
+# --- data folders through the workflow's prepare_dataset job ---------------------------------------------------
+
+#: data set name -> (how the layout is broken, expected text with {root})
+WORKFLOW_DATA_CASES = {
+    "nonbinary": (lambda root: save_image(root / "masks" / "case1.png", grey_gradient()),
+                  "{root}/masks/case1.png: mask is not binary"),
+    "unmatched": (lambda root: (root / "masks" / "case1.png").unlink(),
+                  "{root}/images: 1 image(s) without a mask in {root}/masks: case1.jpg"),
+    "truncated": (lambda root: cut_in_half(root / "images" / "case5.jpg"),
+                  "{root}/images/case5.jpg: cannot read image (OSError: image file is truncated"),
+}
+
+
+def snakemake(workdir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+                           str(workdir), *arguments], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=SUBPROCESS_ENV, check=False)
+
+
+@pytest.fixture(scope="module")
+def workflow_prepare_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One ``snakemake --keep-going`` over every broken data set of :data:`WORKFLOW_DATA_CASES` (one job each)."""
+    base = tmp_path_factory.mktemp("workflow_data")
+    datasets = {}
+    for dataset, (break_layout, _) in WORKFLOW_DATA_CASES.items():
+        root = write_kvasir_layout(base / "data" / dataset)
+        break_layout(root)
+        datasets[dataset] = {"adapter": "kvasir_seg", "path": str(root), "working_size": 16, "n_test": 2,
+                             "noise": {"S_R": "working"}}
+    overlay = base / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"datasets": datasets}))
+    workdir = base / "work"
+    targets = [f"results/prepared/{dataset}/data.npz" for dataset in WORKFLOW_DATA_CASES]
+    result = snakemake(workdir, *targets, "--cores", "1", "--keep-going", "--configfile", str(overlay))
+    return base, result
+
+
+@pytest.mark.parametrize("dataset", list(WORKFLOW_DATA_CASES))
+def test_bad_data_folder_through_the_workflow(
+        workflow_prepare_run: tuple[Path, subprocess.CompletedProcess[str]], dataset: str) -> None:
+    base, result = workflow_prepare_run
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    log = (base / "work" / "results" / "logs" / "prepare_dataset" / f"{dataset}.log").read_text()
+    assert "Traceback" not in log
+    error_lines = [line for line in log.splitlines() if "error:" in line]
+    assert len(error_lines) == 1, log
+    assert_one_line(error_lines[0], WORKFLOW_DATA_CASES[dataset][1].format(root=base / "data" / dataset))
+    assert not (base / "work" / "results" / "prepared" / dataset).exists()
+
+
+# --- workflow config: schema and cross-reference checks --------------------------------------------------------
+
+def default_config() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def set_key(dotted: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A change of the config that sets ``dotted`` (e.g. ``training.epochs``) to ``value``."""
+
+    def change(config: dict[str, Any]) -> None:
+        *parents, key = dotted.split(".")
+        for parent in parents:
+            config = config[parent]
+        config[key] = value
+
+    return change
+
+
+def delete_key(dotted: str) -> Callable[[dict[str, Any]], None]:
+    """A change of the config that removes ``dotted``."""
+
+    def change(config: dict[str, Any]) -> None:
+        *parents, key = dotted.split(".")
+        for parent in parents:
+            config = config[parent]
+        del config[key]
+
+    return change
+
+
+ConfigChange = Callable[[dict[str, Any]], None]
+
+#: (change of the default config, expected text)
+CONFIG_CASES = [
+    pytest.param(set_key("variants.Mine", {"method": "mine"}), "config key variants.Mine.method: 'mine' is not one of",
+                 id="unknown-method"),
+    pytest.param(set_key("experiments.table4.datasets", ["synthetic", "brats"]),
+                 "config key experiments.table4.datasets: unknown data set 'brats'",
+                 id="unknown-dataset-in-experiment"),
+    pytest.param(set_key("datasets.synthetic.noise.S_X", "working"),
+                 "config key datasets.synthetic.noise.S_X: unknown noise setting 'S_X'", id="unknown-noise-setting"),
+    pytest.param(set_key("experiments.table4.settings", ["S_R", "S_X"]),
+                 "config key experiments.table4.settings: unknown noise setting 'S_X'",
+                 id="unknown-noise-setting-in-experiment"),
+    pytest.param(set_key("experiments.table4.variants", ["CE", "Mine"]),
+                 "config key experiments.table4.variants: unknown variant 'Mine'", id="unknown-variant-in-experiment"),
+    pytest.param(set_key("training.epochs", "ten"), "config key training.epochs: 'ten' is not of type 'integer'",
+                 id="epochs-ten"),
+    pytest.param(set_key("training.epochs", -5), "config key training.epochs: -5 is less than the minimum of 1",
+                 id="negative-epochs"),
+    pytest.param(set_key("training.tau", 1.0),
+                 "config key training.tau: 1.0 is greater than or equal to the maximum of 1", id="tau-1.0"),
+    pytest.param(set_key("training.tau", -0.1), "config key training.tau: -0.1 is less than the minimum of 0",
+                 id="tau-negative"),
+    pytest.param(set_key("datasets.synthetic.tau", {"S_R": 1.5}),
+                 "config key datasets.synthetic.tau.S_R: 1.5 is greater than or equal to the maximum of 1",
+                 id="dataset-tau-1.5"),
+    pytest.param(delete_key("training"), "config: 'training' is a required property", id="missing-training"),
+    pytest.param(delete_key("datasets.synthetic.working_size"),
+                 "config key datasets.synthetic: 'working_size' is a required property", id="missing-working-size"),
+    pytest.param(set_key("trainig", {"epochs": 3}), "config: Additional properties are not allowed ('trainig'",
+                 id="typo-top-level-key"),
+    pytest.param(set_key("training.epohcs", 3), "config key training: Additional properties are not allowed ('epohcs'",
+                 id="typo-training-key"),
+    pytest.param(set_key("noise_settings.S_R.theta1", 1.5),
+                 "config key noise_settings.S_R.theta1: 1.5 is greater than the maximum of 1", id="theta1-1.5"),
+    pytest.param(set_key("noise_settings.S_R.stepz", 200),
+                 "config key noise_settings.S_R: Additional properties are not allowed ('stepz'",
+                 id="typo-noise-parameter"),
+    pytest.param(set_key("noise_settings.S_DE.model", "gaussian"),
+                 "config key noise_settings.S_DE.model: 'gaussian' is not one of ['markov', 'dilate_erode']",
+                 id="unknown-noise-model"),
+    pytest.param(set_key("noise_settings.S_DE.radius", [11, 9]),
+                 "config key noise_settings.S_DE.radius: low 11 > high 9", id="radius-low-above-high"),
+    pytest.param(set_key("training.eval_last_k", 31),
+                 "config key training.eval_last_k: 31 is more than training.epochs (30)",
+                 id="eval_last_k-above-epochs"),
+    pytest.param(set_key("variants.GCE.qq", 0.7), "config key variants.GCE: method 'gce': unknown option(s)",
+                 id="unknown-method-option"),
+    pytest.param(set_key("variants.GCE.q", "high"),
+                 "config key variants.GCE: method 'gce': option 'q' must be float, got 'high'",
+                 id="method-option-type"),
+    pytest.param(set_key("datasets.synthetic.adapter", "synthetc"),
+                 "config key datasets.synthetic.adapter: 'synthetc' is not one of", id="unknown-adapter"),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), CONFIG_CASES)
+def test_bad_config(change: ConfigChange, expected: str) -> None:
+    config = default_config()
+    change(config)
+    with pytest.raises(InputError) as raised:
+        validate_config(config, SCHEMA_PATH)
+        check_config(config)
+    assert_one_line(str(raised.value), expected)
+
+
+#: (config overlay, expected text): through ``snakemake -n``, the workflow's own start.
+SNAKEMAKE_CONFIG_CASES = [
+    pytest.param({"training": {"epochs": "ten"}}, "config key training.epochs: 'ten' is not of type 'integer'",
+                 id="epochs-ten"),
+    pytest.param({"noise_settings": {"S_R": {"theta1": 1.5}}},
+                 "config key noise_settings.S_R.theta1: 1.5 is greater than the maximum of 1", id="theta1-1.5"),
+    pytest.param({"experiments": {"table4": {"datasets": ["synthetic", "brats"]}}},
+                 "config key experiments.table4.datasets: unknown data set 'brats'",
+                 id="unknown-dataset-in-experiment"),
+    pytest.param({"variants": {"GCE": {"method": "gce", "qq": 0.7}}},
+                 "config key variants.GCE: method 'gce': unknown option(s)", id="unknown-method-option"),
+]
+
+
+@pytest.mark.parametrize(("overlay", "expected"), SNAKEMAKE_CONFIG_CASES)
+def test_bad_config_through_snakemake(tmp_path: Path, overlay: dict[str, Any], expected: str) -> None:
+    overlay_path = tmp_path / "overlay.yaml"
+    overlay_path.write_text(yaml.safe_dump(overlay))
+    workdir = tmp_path / "work"
+    result = snakemake(workdir, "-n", "--cores", "1", "--configfile", str(overlay_path))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in output
+    message_lines = [line for line in output.splitlines() if "config key" in line]
+    assert len(message_lines) == 1, output
+    assert_one_line(message_lines[0], expected)
+    assert not (workdir / "results").exists()
+
+
+# --- the noise command line ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def mask_folders(tmp_path: Path) -> Path:
+    """Folders of masks next to each other: good ones, an empty one, and ones with a single bad file."""
+    good = rectangle_mask(0)
+    for folder in ("masks", "grey", "volume", "broken"):
+        save_image(tmp_path / folder / "a.png", good)
+    save_image(tmp_path / "grey" / "b.png", grey_gradient())
+    frames = [Image.fromarray(good) for _ in range(3)]
+    frames[0].save(tmp_path / "volume" / "b.tif", save_all=True, append_images=frames[1:])
+    (tmp_path / "broken" / "b.png").write_bytes(b"\x89PNG but not really")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no masks here")
+    return tmp_path
+
+
+#: (input folder, arguments, exit status, expected text with {base} for the test's folder)
+NOISE_CLI_CASES = [
+    pytest.param("missing", ["--setting", "S_R"], 1, "{base}/missing: input folder not found", id="missing-input"),
+    pytest.param("empty", ["--setting", "S_R"], 1, "{base}/empty: no mask files (.png", id="no-masks"),
+    pytest.param("masks", ["--setting", "S_X"], 2, "--setting: unknown setting 'S_X' (known: S_R",
+                 id="unknown-setting"),
+    pytest.param("masks", ["--markov", "200", "1.5", "0.05"], 2, "theta1: must lie in [0, 1], got 1.5",
+                 id="theta1-1.5"),
+    pytest.param("masks", ["--markov", "2.5", "0.2", "0.05"], 2, "--markov: T must be a whole number, got 2.5",
+                 id="fractional-steps"),
+    pytest.param("masks", ["--dilate-erode", "11", "9"], 2, "radius: need 0 <= low <= high, got [11.0, 9.0]",
+                 id="radius-low-above-high"),
+    pytest.param("masks", ["--markov", "200", "0.2", "x"], 2, "argument --markov: invalid float value: 'x'",
+                 id="not-a-number"),
+    pytest.param("masks", ["--setting", "S_R", "--workers", "0"], 2, "--workers: must be >= 1, got 0",
+                 id="zero-workers"),
+    pytest.param("grey", ["--setting", "S_R"], 1, "{base}/grey/b.png: mask is not binary", id="non-binary-mask"),
+    pytest.param("broken", ["--setting", "S_R"], 1, "{base}/broken/b.png: unreadable image", id="unreadable-mask"),
+    pytest.param("volume", ["--setting", "S_R"], 1, "{base}/volume/b.tif: holds 3 frames", id="mask-as-3D-volume"),
+]
+
+
+def run_noise(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "noise", *map(str, arguments)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env=SUBPROCESS_ENV, check=False)
+
+
+def assert_cli_error(result: subprocess.CompletedProcess[str], status: int, expected: str) -> None:
+    assert result.returncode == status, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+    assert_one_line(result.stderr, expected)
+
+
+@pytest.mark.parametrize(("folder", "arguments", "status", "expected"), NOISE_CLI_CASES)
+def test_bad_noise_command_line(mask_folders: Path, folder: str, arguments: list[str], status: int,
+                                expected: str) -> None:
+    before = sorted(path.name for path in mask_folders.iterdir())
+    result = run_noise(mask_folders / folder, mask_folders / "out", *arguments)
+    assert_cli_error(result, status, expected.format(base=mask_folders))
+    assert sorted(path.name for path in mask_folders.iterdir()) == before
+
+
+def test_noise_command_line_refuses_a_non_empty_output_folder(mask_folders: Path) -> None:
+    out = mask_folders / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    result = run_noise(mask_folders / "masks", out, "--setting", "S_R")
+    assert_cli_error(result, 1, f"{out}: output folder exists and is not empty")
+    assert [path.name for path in out.iterdir()] == ["mine.txt"]
+    assert (out / "mine.txt").read_text() == "keep"
+
+
+# --- the training entry ----------------------------------------------------------------------------------------
+
+#: (mapping given to RunConfig.from_mapping, expected text)
+RUN_CONFIG_CASES = [
+    pytest.param({"prepared_dir": "p", "method": "ce", "epochs": "ten"},
+                 "run config key 'epochs': expected an integer, got 'ten'", id="epochs-ten"),
+    pytest.param({"prepared_dir": "p", "method": "ce", "epochs": -1}, "run config key 'epochs': must be >= 1, got -1",
+                 id="negative-epochs"),
+    pytest.param({"prepared_dir": "p", "method": "ce", "tau": 1.0}, "run config key 'tau': 1.0 is outside [0, 1)",
+                 id="tau-1.0"),
+    pytest.param({"prepared_dir": "p", "method": "ce", "epochs": 5, "eval_last_k": 6},
+                 "run config key 'eval_last_k': 6 is more than epochs (5)", id="eval_last_k-above-epochs"),
+    pytest.param({"prepared_dir": "p", "method": "ce", "epochz": 5}, "unknown run config key(s): epochz; known keys:",
+                 id="typo-key"),
+    pytest.param({"method": "ce"}, "run config key 'prepared_dir' is required", id="missing-prepared_dir"),
+    pytest.param({"prepared_dir": "p", "method": "ce", "backbone": "resnet50"},
+                 "run config key 'backbone': unknown backbone 'resnet50'", id="unknown-backbone"),
+    pytest.param([("prepared_dir", "p")], "run config: expected a mapping of run config keys, got list",
+                 id="not-a-mapping"),
+]
+
+
+@pytest.mark.parametrize(("mapping", "expected"), RUN_CONFIG_CASES)
+def test_bad_run_config(mapping: Any, expected: str) -> None:
+    with pytest.raises(InputError) as raised:
+        RunConfig.from_mapping(mapping)
+    assert_one_line(str(raised.value), expected)
+
+
+TRAIN_NAMES = np.array([f"case{index:03d}" for index in range(8)])
+BreakInputs = Callable[[Path, Path], None]
+
+
+def split_rows(splits: list[str], names: list[str] | None = None) -> str:
+    names = names or [f"case{index:03d}" for index in range(len(splits))]
+    return "name,split\n" + "".join(f"{name},{split}\n" for name, split in zip(names, splits, strict=True))
+
+
+#: (how the prepared set (8 train, 4 test, 16x16) and its noise folder are broken, expected text with {prepared},
+#: {noise})
+TRAIN_CASES = [
+    pytest.param(lambda prepared, noise: (prepared / "data.npz").unlink(), "{prepared}/data.npz: file not found",
+                 id="missing-data"),
+    pytest.param(lambda prepared, noise: (prepared / "data.npz").write_bytes(b"garbage"),
+                 "{prepared}/data.npz: not a readable .npz file (not a zip archive)", id="garbage-data"),
+    pytest.param(lambda prepared, noise: cut_in_half(prepared / "data.npz"),
+                 "{prepared}/data.npz: not a readable .npz file", id="truncated-data"),
+    pytest.param(lambda prepared, noise: (prepared / "split.csv").unlink(), "{prepared}/split.csv: file not found",
+                 id="missing-split"),
+    pytest.param(lambda prepared, noise: write_text(prepared / "split.csv", split_rows(
+                     ["train"] * 12, [f"other{index}" for index in range(12)])),
+                 "{prepared}/split.csv: names do not match {prepared}/data.npz (first difference at position 0",
+                 id="split-names-mismatch"),
+    pytest.param(lambda prepared, noise: write_text(prepared / "split.csv", split_rows(["train"] * 12)),
+                 "{prepared}/split.csv: needs both train and test samples, has 12 train and 0 test", id="no-test"),
+    pytest.param(lambda prepared, noise: write_text(prepared / "split.csv", split_rows(["trian"] * 8 + ["test"] * 4)),
+                 "{prepared}/split.csv: unknown split value(s) trian", id="unknown-split-value"),
+    pytest.param(lambda prepared, noise: (noise / "noisy_masks.npz").unlink(),
+                 "{noise}/noisy_masks.npz: file not found", id="missing-noisy-masks"),
+    pytest.param(lambda prepared, noise: write_npz(noise / "noisy_masks.npz", masks=np.zeros((8, 16, 16), np.uint8),
+                                                   names=np.array([f"x{index}" for index in range(8)])),
+                 "{noise}/noisy_masks.npz: names do not match {prepared}/split.csv", id="noisy-names-mismatch"),
+    pytest.param(lambda prepared, noise: write_npz(noise / "noisy_masks.npz", masks=np.zeros((7, 16, 16), np.uint8),
+                                                   names=TRAIN_NAMES[:7]),
+                 "{noise}/noisy_masks.npz: 7 names, but {prepared}/split.csv has 8", id="noisy-count-mismatch"),
+    pytest.param(lambda prepared, noise: write_npz(noise / "noisy_masks.npz", masks=np.zeros((8, 8, 8), np.uint8),
+                                                   names=TRAIN_NAMES),
+                 "{noise}/noisy_masks.npz: 'masks' shape (8, 8, 8) does not match the training set (8, 16, 16)",
+                 id="noisy-size-mismatch"),
+    pytest.param(lambda prepared, noise: write_npz(noise / "distance_maps.npz", distance=np.zeros((8, 8, 8), np.uint8)),
+                 "{noise}/distance_maps.npz: 'distance' shape (8, 8, 8) does not match", id="distance-size-mismatch"),
+    pytest.param(lambda prepared, noise: write_npz(prepared / "superpixels.npz",
+                                                   superpixels=np.zeros((8, 16, 16), np.int32),
+                                                   names=TRAIN_NAMES[::-1]),
+                 "{prepared}/superpixels.npz: names do not match {prepared}/split.csv", id="superpixel-names-mismatch"),
+    pytest.param(lambda prepared, noise: (noise / "summary.json").unlink(),
+                 "{noise}/summary.json: file not found (needed for tau; or set the run config key 'tau')",
+                 id="missing-noise-rate"),
+]
+
+
+@pytest.mark.parametrize(("break_inputs", "expected"), TRAIN_CASES)
+def test_bad_training_inputs(tmp_path: Path, break_inputs: BreakInputs, expected: str) -> None:
+    prepared, noise = write_synthetic_inputs(tmp_path / "inputs", n_train=8, n_test=4, size=16)
+    break_inputs(prepared, noise)
+    config = RunConfig(prepared_dir=prepared, noise_dir=noise, method="ce", epochs=1, eval_last_k=1, batch_size=4,
+                       threads=1, device="cpu")
+    out, checkpoints = tmp_path / "run", tmp_path / "checkpoints"
+    with pytest.raises(InputError) as raised:
+        train(config, out, checkpoints, log=lambda _: None)
+    assert_one_line(str(raised.value), expected.format(prepared=prepared, noise=noise))
+    assert not out.exists() and not checkpoints.exists()
+
