@@ -11,6 +11,8 @@ rule train:
     log:
         "results/logs/train/{dataset}/{setting}/{variant}/seed{seed}.log",
     threads: training_threads
+    resources:
+        gpu=1,  # one device per run; limited only by --resources gpu=N (see docs/cluster.md)
     conda:
         "../../envs/environment.yaml"
     script:
@@ -30,6 +32,8 @@ rule tau_search_train:
     log:
         "results/logs/tau_search/{dataset}/{setting}/{variant}/tau{tau}.log",
     threads: training_threads
+    resources:
+        gpu=1,  # one device per run; limited only by --resources gpu=N (see docs/cluster.md)
     conda:
         "../../envs/environment.yaml"
     script:
