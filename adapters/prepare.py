@@ -24,6 +24,7 @@ from adapters.masks import MASK_RULE, resize_image, resize_mask
 from adapters.registry import get_adapter
 from common.atomic import atomic_path, write_csv, write_json, write_npz
 from common.errors import InputError
+from common.provenance import provenance
 
 #: Test share of the seeded rule when neither ``n_test`` nor ``test_fraction`` is given (Kvasir-SEG: 300 of 1000).
 DEFAULT_TEST_FRACTION = 0.3
@@ -204,5 +205,6 @@ def prepare_dataset(dataset: str, adapter: str, path: str | Path | None, out_dir
         "mask_rule": MASK_RULE,
         "original_sizes": {name: [int(shape[0]), int(shape[1])] for name, shape in zip(names, shapes, strict=True)},
     }
+    metadata["provenance"] = provenance()
     write_json(out / "metadata.json", metadata)
     return metadata

@@ -24,6 +24,7 @@ from adapters.base import SPLITS
 from adapters.masks import MASK_RULE, binarize_mask, resize_mask
 from common.atomic import write_csv, write_json, write_npz
 from common.errors import InputError
+from common.provenance import provenance
 from noise.seeding import sample_seed
 from noise.settings import NoiseSetting, parse_setting
 
@@ -152,6 +153,7 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
     out = Path(out_dir)
     write_npz(out / "noisy_masks.npz", masks=noisy.astype(np.uint8), names=np.array(train_names, dtype=str))
     write_csv(out / "stats.csv", stats)
+    summary["provenance"] = provenance()
     write_json(out / "summary.json", summary)
     return summary
 

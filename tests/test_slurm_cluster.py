@@ -85,19 +85,26 @@ def test_slurm_profile_plans_gpu_training_jobs(tmp_path: Path) -> None:
 
 @pytest.fixture
 def slurm_cluster() -> Iterator[dict[str, str]]:
-    """A running single-node SLURM with fake GPUs; yields the environment to use it. Always torn down."""
-    state_dir = Path(tempfile.mkdtemp(prefix="slurm-ci-", dir="/tmp"))   # short: slurmd puts sockets in it
+    """A running single-node SLURM with fake GPUs; yields the environment to use it. Always torn down.
+
+    Its state folder is $SLURM_CI_DIR when set (so that a CI script can also run the teardown in a trap), else a
+    new short folder under /tmp (slurmd puts sockets in it), removed afterwards.
+    """
+    given_dir = os.environ.get("SLURM_CI_DIR")
+    state_dir = Path(given_dir or tempfile.mkdtemp(prefix="slurm-ci-", dir="/tmp"))
     env = {**os.environ, "SLURM_CI_DIR": str(state_dir), "SLURM_CI_GPUS": str(FAKE_GPUS), "PYTHONPATH": str(ROOT)}
     try:
         subprocess.run(["bash", str(SETUP)], env=env, check=True, timeout=900)
         yield env
     finally:
         subprocess.run(["bash", str(TEARDOWN)], env=env, timeout=300)
-        shutil.rmtree(state_dir, ignore_errors=True)
+        if not given_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.mark.slurm
-@pytest.mark.skipif(not RUN_SLURM_TESTS, reason="starts a real SLURM as root and takes ~15 min: RUN_SLURM_TESTS=1")
+@pytest.mark.skipif(not RUN_SLURM_TESTS, reason="set RUN_SLURM_TESTS=1 to run: starts a real SLURM as root "
+                    "(installs slurm-wlm and munge when missing) and runs the default workflow, 11-19 min")
 def test_default_workflow_runs_through_slurm(slurm_cluster: dict[str, str], tmp_path: Path) -> None:
     workdir = tmp_path / "run"
     log_dir = Path(slurm_cluster["SLURM_CI_DIR"]) / "log"

@@ -1,4 +1,4 @@
-"""End to end on the embedded data at a tiny scale: every stage, the report, and rebuilding tables without retraining."""
+"""End to end on the embedded data, tiny: every stage, the report, and rebuilding tables without retraining."""
 
 from __future__ import annotations
 

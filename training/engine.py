@@ -28,6 +28,7 @@ from torch import nn
 
 from common.atomic import atomic_path, write_csv, write_json
 from common.errors import InputError
+from common.provenance import provenance
 from evaluation.metrics import dice_per_image
 from methods.base import Method, StepContext
 from methods.registry import build_method
@@ -303,6 +304,7 @@ def _summary(config: RunConfig, progress: Progress, tau: float, scaler: InputSca
         "n_test": counts["n_test"],
         "steps_per_epoch": counts["steps_per_epoch"],
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        "provenance": provenance(),
         "device": device_name(device),
         "device_type": device.type,
         "threads": torch.get_num_threads(),

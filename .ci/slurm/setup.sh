@@ -4,8 +4,9 @@
 # Installs Debian's slurm-wlm + munge when missing, writes /etc/slurm/slurm.conf and gres.conf (the default path:
 # Snakemake's jobstep drops SLURM_* variables, SLURM_CONF included, before calling srun inside a job), keeps state,
 # spool and logs in a folder of its own, starts munged (unless one already answers), slurmctld and slurmd, and
-# waits until the node is idle. It refuses to overwrite a slurm.conf it did not write. There is no accounting database: run Snakemake's slurm executor with
-# --slurm-status-command squeue (workflow/profiles/slurm-ci does); MinJobAge=300 keeps that mode reliable.
+# waits until the node is idle. It refuses to overwrite a slurm.conf it did not write.
+# There is no accounting database: run Snakemake's slurm executor with --slurm-status-command squeue
+# (workflow/profiles/slurm-ci does); MinJobAge=300 keeps that mode reliable.
 # The node offers fake GPUs (gres gpu backed by /dev/null, /dev/zero, ...): GPU requests are scheduled and each
 # job gets its own CUDA_VISIBLE_DEVICES, but there is no device behind them.
 #
@@ -144,8 +145,8 @@ CONF
 printf '%s\nNodeName=%s Name=gpu File=%s\n' "$MARKER" "$NODE" "$gres_files" > "$CONF_DIR/gres.conf"
 cat > "$STATE_DIR/prolog.sh" <<PROLOG
 #!/bin/sh
-echo "job=\$SLURM_JOB_ID cpus=\$SLURM_JOB_CPUS_PER_NODE gpus=\${SLURM_JOB_GPUS:-none} comment=\${SLURM_JOB_COMMENT:-}" \\
-  >> "${STATE_DIR}/log/jobs.log"
+echo "job=\$SLURM_JOB_ID cpus=\$SLURM_JOB_CPUS_PER_NODE gpus=\${SLURM_JOB_GPUS:-none}" \\
+  "comment=\${SLURM_JOB_COMMENT:-}" >> "${STATE_DIR}/log/jobs.log"
 PROLOG
 chmod 755 "$STATE_DIR/prolog.sh"
 

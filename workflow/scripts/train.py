@@ -3,6 +3,7 @@
 import logging
 from pathlib import Path
 
+from common.gpu_slots import gpu_slot
 from common.rule_script import run_rule
 from training.engine import train
 from training.run_config import RunConfig
@@ -26,7 +27,8 @@ def main(smk) -> None:
         }
     )
     logger = logging.getLogger("train")
-    train(config, Path(smk.output.summary).parent, Path(smk.params.checkpoint_dir), log=logger.info)
+    with gpu_slot(log=logger.info):
+        train(config, Path(smk.output.summary).parent, Path(smk.params.checkpoint_dir), log=logger.info)
 
 
 run_rule(main, snakemake)
