@@ -1,0 +1,46 @@
+"""Tables 4, 7 and 8 from run summaries: our value, the paper's and the difference in the right cells."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluation.runs import paper_method_column, write_method_table
+
+
+def write_summary(root: Path, dataset: str, setting: str, variant: str, dice: float) -> Path:
+    folder = root / "runs" / dataset / setting / variant / "seed0"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"dice_mean": dice, "dice_std": 0.01, "config": {"epochs": 100},
+                                                     "device": "test"}))
+    return folder
+
+
+@pytest.mark.parametrize(("table", "column"), [("table4", "Kvasir S_R"), ("table7", "S_R"), ("table8", "Kvasir S_R")])
+def test_paper_columns(table: str, column: str) -> None:
+    assert paper_method_column(table.removeprefix("table"), "kvasir", "S_R") == column
+    assert paper_method_column(table.removeprefix("table"), "synthetic", "S_R") is None
+
+
+def test_table7_row6_is_the_full_model(tmp_path: Path) -> None:
+    runs = [write_summary(tmp_path, "kvasir", "S_R", "JoCoR", 0.70), write_summary(tmp_path, "kvasir", "S_R",
+                                                                                   "GSD-Net", 0.81)]
+    paths = {fmt: tmp_path / f"table7.{fmt}" for fmt in ("md", "csv", "tex")}
+    frame = write_method_table(runs, "table7", ["JoCoR", "GSD-Net"], {"JoCoR": "1", "GSD-Net": "6"}, paths)
+    full = frame[frame["Variant"] == "GSD-Net"].iloc[0]
+    assert full["kvasir S_R ours"] == "81.00 ± 1.00"
+    assert full["kvasir S_R paper"] == "80.04 ± 0.42"
+    assert full["kvasir S_R diff"] == "+0.96"
+    baseline = frame[frame["Variant"] == "JoCoR"].iloc[0]
+    assert baseline["kvasir S_R paper"] == "71.05 ± 0.78"
+    assert "Aggregates 2 runs" in paths["md"].read_text()
+
+
+def test_table8_backbone_rows(tmp_path: Path) -> None:
+    runs = [write_summary(tmp_path, "kvasir", "S_E", "GSD-Net-UNetPP", 0.79)]
+    paths = {fmt: tmp_path / f"table8.{fmt}" for fmt in ("md", "csv", "tex")}
+    frame = write_method_table(runs, "table8", ["GSD-Net-UNetPP"], {"GSD-Net-UNetPP": "GSD-Net UNet++"}, paths)
+    assert frame.iloc[0]["kvasir S_E paper"] == "78.78 ± 0.50"
+    assert "tabular" in paths["tex"].read_text()
