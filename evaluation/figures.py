@@ -16,6 +16,7 @@ from skimage.measure import find_contours
 
 from common.atomic import atomic_path
 from common.errors import InputError
+from common.npz import read_npz
 from evaluation.metrics import dice_per_image
 from evaluation.table3 import read_json
 from evaluation.tables import setting_sort_key
@@ -27,20 +28,6 @@ NOISY_COLOUR = "#D55E00"
 _PANEL_INCHES = 2.6
 #: A thin white halo keeps the contours visible on busy or dark images.
 _HALO = [patheffects.withStroke(linewidth=3.2, foreground="white")]
-
-
-def load_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """Arrays ``keys`` of an ``.npz`` file (no pickle); InputError naming the file when missing or incomplete."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in keys if key not in archive.files]
-            if missing:
-                raise InputError(f"{path}: missing arrays {missing}")
-            return {key: archive[key] for key in keys}
-    except FileNotFoundError as error:
-        raise InputError(f"{path}: file not found") from error
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: cannot read .npz ({error})") from error
 
 
 def _train_names(split_path: Path) -> list[str]:
@@ -73,13 +60,13 @@ def noise_examples_figure(prepared_dir: str | os.PathLike[str], noise_dirs: Mapp
         raise ValueError("noise_examples_figure needs at least one noise setting")
     prepared = Path(prepared_dir)
     metadata = read_json(prepared / "metadata.json")
-    data = load_npz(prepared / "data.npz", ["images", "masks", "names"])
+    data = read_npz(prepared / "data.npz", ["images", "masks", "names"])
     index_of = {str(name): position for position, name in enumerate(data["names"])}
     settings = sorted(noise_dirs, key=setting_sort_key)
     noisy: dict[str, dict[str, np.ndarray]] = {}
     for setting in settings:
         path = Path(noise_dirs[setting]) / "noisy_masks.npz"
-        arrays = load_npz(path, ["masks", "names"])
+        arrays = read_npz(path, ["masks", "names"])
         noisy[setting] = {str(name): mask for name, mask in zip(arrays["names"], arrays["masks"], strict=True)}
     candidates = [name for name in _train_names(prepared / "split.csv")
                   if name in index_of and all(name in noisy[setting] for setting in settings)]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from common.atomic import write_npz
-from common.errors import InputError
+from common.npz import read_npz
 
 #: d_max of Eq. 8.
 DISTANCE_CAP = 10
@@ -35,17 +34,8 @@ def capped_distance_map(mask: np.ndarray, cap: int = DISTANCE_CAP) -> np.ndarray
 def write_distance_maps(noisy_masks_npz: str | os.PathLike[str], out_path: str | os.PathLike[str],
                         cap: int = DISTANCE_CAP) -> None:
     """Write ``distance`` uint8 ``(N, H, W)`` (Eq. 8 of each noisy mask) and ``names`` to ``out_path``."""
-    source = Path(noisy_masks_npz)
-    if not source.is_file():
-        raise InputError(f"{source}: missing (make the noisy masks first)")
-    try:
-        with np.load(source, allow_pickle=False) as data:
-            masks = data["masks"]
-            names = data["names"]
-    except KeyError as error:
-        raise InputError(f"{source}: missing array {error}") from error
-    except (OSError, ValueError) as error:
-        raise InputError(f"{source}: unreadable ({error})") from error
+    arrays = read_npz(noisy_masks_npz, ("masks", "names"))
+    masks, names = arrays["masks"], arrays["names"]
     distance = np.zeros(masks.shape, dtype=np.uint8)
     for index, mask in enumerate(masks):
         distance[index] = capped_distance_map(mask, cap)

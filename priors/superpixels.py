@@ -13,6 +13,7 @@ from skimage.util import img_as_float
 
 from common.atomic import write_npz
 from common.errors import InputError
+from common.npz import read_npz
 
 #: The spec's n_segments at 256 x 256.
 SEGMENTS_AT_256 = 1024
@@ -53,12 +54,8 @@ def write_superpixels(prepared_dir: str | os.PathLike[str], out_path: str | os.P
     for path in (data_path, split_path):
         if not path.is_file():
             raise InputError(f"{path}: missing (run data preparation first)")
-    try:
-        with np.load(data_path, allow_pickle=False) as data:
-            images = data["images"]
-            names = data["names"]
-    except KeyError as error:
-        raise InputError(f"{data_path}: missing array {error}") from error
+    arrays = read_npz(data_path, ("images", "names"))
+    images, names = arrays["images"], arrays["names"]
     split = pd.read_csv(split_path, dtype=str, keep_default_na=False)
     if "name" not in split or "split" not in split or split["name"].tolist() != [str(n) for n in names]:
         raise InputError(f"{split_path}: expected columns name,split with the names of data.npz in order")

@@ -54,7 +54,7 @@ def test_write_distance_maps(tmp_path: Path) -> None:
         assert result["names"].tolist() == ["x", "y"]
         assert result["distance"].dtype == np.uint8 and result["distance"].shape == masks.shape
         np.testing.assert_array_equal(result["distance"][1], capped_distance_map(masks[1], cap=4))
-    with pytest.raises(InputError, match="missing"):
+    with pytest.raises(InputError, match=r"absent\.npz: file not found"):
         write_distance_maps(tmp_path / "absent.npz", tmp_path / "out.npz")
 
 

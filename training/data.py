@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from adapters.base import SPLITS
 from common.errors import InputError
+from common.npz import read_npz
 from training.augment import InputScaler
 from training.run_config import RunConfig
 
@@ -60,22 +61,6 @@ def subset_indices(num_samples: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(order[:keep])
 
 
-def _open_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Read ``keys`` from an ``.npz`` (no pickle); a missing file or key is an InputError naming the file."""
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"{path}: not a readable .npz file (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in keys if key not in archive.files]
-            if missing:
-                raise InputError(f"{path}: missing array(s) {', '.join(missing)} (has {', '.join(archive.files)})")
-            return {key: archive[key] for key in keys}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise InputError(f"{path}: not a readable .npz file ({error})") from None
-
-
 def _has_key(path: Path, key: str) -> bool:
     """Whether the ``.npz`` at ``path`` holds ``key`` (False for a missing or unreadable file)."""
     try:
@@ -103,7 +88,7 @@ def load_prepared(prepared_dir: Path) -> PreparedSet:
     """Read ``data.npz`` and ``split.csv`` of a prepared set, checking shapes and that the names agree."""
     data_path = prepared_dir / "data.npz"
     split_path = prepared_dir / "split.csv"
-    arrays = _open_npz(data_path, ("images", "masks", "names"))
+    arrays = read_npz(data_path, ("images", "masks", "names"))
     images, masks, names = arrays["images"], arrays["masks"], arrays["names"].astype(str)
     if images.ndim != 4 or images.dtype != np.uint8:
         raise InputError(f"{data_path}: 'images' must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
@@ -143,7 +128,7 @@ def _load_per_train(path: Path, key: str, train_names: np.ndarray, shape: tuple[
                     names_required: bool = True) -> np.ndarray:
     """Array ``key`` of ``path`` with one entry per training sample, names and shape checked."""
     with_names = names_required or _has_key(path, "names")
-    arrays = _open_npz(path, (key, "names") if with_names else (key,))
+    arrays = read_npz(path, (key, "names") if with_names else (key,))
     values = arrays[key]
     if with_names:
         _check_names(arrays["names"].astype(str), train_names, path, reference)
