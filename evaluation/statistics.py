@@ -53,7 +53,7 @@ def comparison_table(run_dirs: Sequence[str | os.PathLike[str]], references: Seq
     runs = {}
     for run_dir in run_dirs:
         folder = Path(run_dir)
-        key = (folder.parent.parent.parent.name, folder.parent.parent.name, folder.name)
+        key = (folder.parent.parent.parent.name, folder.parent.parent.name, folder.name.removeprefix("seed"))
         runs.setdefault(key, {})[folder.parent.name] = folder
     rows = []
     for (dataset, setting, seed), variants in sorted(runs.items()):

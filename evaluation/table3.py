@@ -122,10 +122,10 @@ def build_table3(noise_summaries: Sequence[str | os.PathLike[str]],
         paper_mean, paper_std = row["paper"] if row["paper"] else (None, None)
         cells = comparison_columns(row["dice_mean"], row["dice_std"], paper_mean, paper_std)
         records.append({
-            "Dataset": row["dataset"],
+            "Dataset": f"{row['dataset']} ({SYNTHETIC_LABEL})" if row["synthetic"] else row["dataset"],
             "Setting": row["setting"],
             "Dice noisy vs clean (%)": cells["ours"],
-            "Paper": SYNTHETIC_LABEL if row["synthetic"] else cells["paper"],
+            "Paper": cells["paper"],
             "Diff": cells["diff"],
             "tau": f"{row['noise_rate']:.4f}",
             "Resolution": row["resolution"],
