@@ -34,7 +34,6 @@ import torch
 
 from methods.base import Batch, LossOutput, Method, StepContext
 from methods.gsdnet_parts import (
-    co_regularised_pixel_loss,
     consistency_loss,
     distance_weights,
     fuse_probabilities,
@@ -47,7 +46,7 @@ from methods.gsdnet_parts import (
     search_loss,
 )
 from methods.registry import register_method
-from methods.selection import retention, small_loss_mask
+from methods.selection import co_regularised_pixel_loss, retention, small_loss_mask
 
 _REFINEMENTS = ("superpixel", "pixel", "none")
 _SUPERPIXEL_SOURCES = ("slic", "distance_bands")

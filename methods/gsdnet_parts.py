@@ -17,14 +17,6 @@ RegionRule = Literal["threshold", "random"]
 KtCrossEntropy = Literal["paper", "double_softmax"]
 
 
-def co_regularised_pixel_loss(
-    logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor, co_weight: float
-) -> torch.Tensor:
-    """Eq. 4: ``l_i = ce(p1, y)_i + ce(p2, y)_i + g * skl(p1, p2)_i`` per pixel, shape ``(B, H, W)``."""
-    supervised = pixel_cross_entropy(logits1, labels) + pixel_cross_entropy(logits2, labels)
-    return supervised + co_weight * symmetric_kl(logits1, logits2)
-
-
 def gda_weight_cap(epoch: int, w_max: float, decay_every: int = 10) -> float:
     """Eq. 9's upper clip ``max(w_max + 1 - floor(epoch / decay_every), 1)``: drops by one every ``decay_every``."""
     return max(w_max + 1 - math.floor(epoch / decay_every), 1.0)

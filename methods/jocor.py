@@ -22,20 +22,15 @@ import torch
 from common.errors import InputError
 from methods.base import Batch, LossOutput, Method, StepContext
 from methods.registry import register_method
-from methods.selection import pixel_cross_entropy, retention, small_loss_mask, symmetric_kl
+from methods.selection import (
+    co_regularised_pixel_loss,
+    pixel_cross_entropy,
+    retention,
+    small_loss_mask,
+    symmetric_kl,
+)
 
 WEIGHTINGS = ("reference", "authors")
-
-
-def jocor_pixel_loss(
-    logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor, co_weight: float
-) -> torch.Tensor:
-    """Eq. 4: ``ce(p1, y) + ce(p2, y) + co_weight · skl(p1, p2)`` per pixel, shape ``(B, H, W)``."""
-    return (
-        pixel_cross_entropy(logits1, labels)
-        + pixel_cross_entropy(logits2, labels)
-        + co_weight * symmetric_kl(logits1, logits2)
-    )
 
 
 def clean_share_log(selected: torch.Tensor, batch: Batch, key: str = "selected_clean_share") -> dict[str, float]:
@@ -85,7 +80,7 @@ class JoCoRMethod(Method):
     def pixel_loss(self, logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``l_i`` of the configured weighting, shape ``(B, H, W)``."""
         if self.weighting == "reference":
-            return jocor_pixel_loss(logits1, logits2, labels, self.co_weight)
+            return co_regularised_pixel_loss(logits1, logits2, labels, self.co_weight)
         supervised = pixel_cross_entropy(logits1, labels) + pixel_cross_entropy(logits2, labels)
         return (1.0 - self.co_lambda) * supervised + self.co_lambda * symmetric_kl(logits1, logits2)
 

@@ -18,6 +18,13 @@ def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor
     return ((log_a.exp() - log_b.exp()) * (log_a - log_b)).sum(dim=1)
 
 
+def co_regularised_pixel_loss(logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor,
+                              co_weight: float) -> torch.Tensor:
+    """Eq. 2-4: ``l_i = ce(p1, y)_i + ce(p2, y)_i + g * skl(p1, p2)_i`` per pixel, shape ``(B, H, W)``."""
+    supervised = pixel_cross_entropy(logits1, labels) + pixel_cross_entropy(logits2, labels)
+    return supervised + co_weight * symmetric_kl(logits1, logits2)
+
+
 def retention(epoch: int, tau: float, ramp_epochs: int = 20) -> float:
     """Eq. 5's R(t) = 1 - tau * min(t / (ramp_epochs - 1), 1): the share of pixels kept at 0-based ``epoch``.
 

@@ -12,9 +12,8 @@ import methods.coteaching
 import methods.jocor
 from common.errors import InputError
 from methods.base import Batch, StepContext
-from methods.jocor import jocor_pixel_loss
 from methods.registry import available_methods, build_method, get_method
-from methods.selection import retention, small_loss_mask
+from methods.selection import co_regularised_pixel_loss, retention, small_loss_mask
 
 torch.set_num_threads(1)
 
@@ -87,7 +86,7 @@ LABELS = [[[1, 1, 1, 1]]]
 
 
 def test_jocor_pixel_loss_eq4() -> None:
-    pixel = jocor_pixel_loss(logits_for([[P1]]), logits_for([[P2]]), torch.tensor(LABELS), 0.5)
+    pixel = co_regularised_pixel_loss(logits_for([[P1]]), logits_for([[P2]]), torch.tensor(LABELS), 0.5)
     assert pixel.shape == (1, 1, 4)
     expected = [ce(a, 1) + ce(b, 1) + 0.5 * skl(a, b) for a, b in zip(P1, P2, strict=True)]
     assert pixel.flatten().tolist() == pytest.approx(expected, rel=1e-12)

@@ -11,7 +11,6 @@ from torch import nn
 from methods.base import Batch, StepContext
 from methods.gsdnet import GSDNet
 from methods.gsdnet_parts import (
-    co_regularised_pixel_loss,
     consistency_loss,
     distance_weights,
     fuse_probabilities,
@@ -26,7 +25,13 @@ from methods.gsdnet_parts import (
     superpixel_vote,
 )
 from methods.registry import build_method, get_method
-from methods.selection import pixel_cross_entropy, retention, small_loss_mask, symmetric_kl
+from methods.selection import (
+    co_regularised_pixel_loss,
+    pixel_cross_entropy,
+    retention,
+    small_loss_mask,
+    symmetric_kl,
+)
 
 torch.set_num_threads(1)
 
