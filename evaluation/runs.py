@@ -174,3 +174,50 @@ def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, v
     )
     write_table(render_table(rendered, METHOD_TABLE_TITLES.get(table_id, table), caption), paths)
     return rendered
+
+
+def _cost_cell(values: Sequence[float | None], digits: int) -> str:
+    """Mean of the measured values, or MISSING when none was measured (e.g. GPU memory on a CPU run)."""
+    measured = [value for value in values if value is not None]
+    return f"{np.mean(measured):.{digits}f}" if measured else MISSING
+
+
+def write_cost_table(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[str],
+                     paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]]) -> pd.DataFrame:
+    """Table 10 from the runs behind Table 4: training time per data set, peak GPU memory, inference time.
+
+    Ours is the mean over the runs of each (variant, data set) (over settings and seeds); the paper's values were
+    measured on one RTX 4090 at 256x256 for 100 epochs, so the comparison is of proportions between methods, not
+    of absolute times. The caption names the hardware the runs recorded.
+    """
+    from evaluation.table3 import paper_column
+    from evaluation.tables import render_table, write_table
+
+    summaries = [load_run(run_dir) for run_dir in run_dirs]
+    datasets = sorted({str(summary["dataset"]) for summary in summaries})
+    records = []
+    for variant in variants:
+        runs = [summary for summary in summaries if summary["variant"] == variant]
+        paper_row = paper_rows.get(variant)
+        record: dict[str, str] = {"Variant": variant, "Paper row": paper_row or MISSING}
+        for dataset in datasets:
+            minutes = [summary["train_seconds_total"] / 60 for summary in runs if summary["dataset"] == dataset]
+            column = f"Training time {paper_column(dataset)} (min)" if paper_column(dataset) else None
+            paper = paper_value("10", paper_row, column) if paper_row and column else None
+            record[f"{dataset} training (min) ours"] = _cost_cell(minutes, 2)
+            record[f"{dataset} training (min) paper"] = f"{paper[0]:.2f}" if paper else MISSING
+        for label, key, column, digits in (("GPU memory (GB)", "peak_gpu_memory_gb", "Max GPU memory (GB)", 2),
+                                           ("inference (ms/img)", "inference_ms_per_image", "Inference (ms/img)", 2)):
+            paper = paper_value("10", paper_row, column) if paper_row else None
+            record[f"{label} ours"] = _cost_cell([summary.get(key) for summary in runs], digits)
+            record[f"{label} paper"] = f"{paper[0]:.2f}" if paper else MISSING
+        records.append(record)
+    devices = sorted({str(summary.get("device", "?")) for summary in summaries})
+    epochs = sorted({str(summary.get("config", {}).get("epochs", "?")) for summary in summaries})
+    caption = (
+        f"Ours: mean over {len(summaries)} runs (settings and seeds) on {', '.join(devices)}, {', '.join(epochs)} "
+        "epochs; training time is the sum of the epochs' training seconds, inference the forward pass and fusion "
+        "per test image. Paper: one RTX 4090, 256x256, 100 epochs. Compare proportions between methods."
+    )
+    write_table(render_table(pd.DataFrame(records), "Table 10: training and inference cost", caption), paths)
+    return pd.DataFrame(records)

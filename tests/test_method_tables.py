@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.runs import paper_method_column, write_method_table
+from evaluation.runs import paper_method_column, write_cost_table, write_method_table
 
 
 def write_summary(root: Path, dataset: str, setting: str, variant: str, dice: float) -> Path:
@@ -44,3 +44,19 @@ def test_table8_backbone_rows(tmp_path: Path) -> None:
     frame = write_method_table(runs, "table8", ["GSD-Net-UNetPP"], {"GSD-Net-UNetPP": "GSD-Net UNet++"}, paths)
     assert frame.iloc[0]["kvasir S_E paper"] == "78.78 ± 0.50"
     assert "tabular" in paths["tex"].read_text()
+
+
+def test_cost_table_means_and_paper_values(tmp_path: Path) -> None:
+    runs = []
+    for setting, seconds in (("S_R", 120.0), ("S_E", 240.0)):
+        folder = write_summary(tmp_path, "kvasir", setting, "CE", 0.7)
+        summary = json.loads((folder / "summary.json").read_text())
+        summary.update(train_seconds_total=seconds, peak_gpu_memory_gb=None, inference_ms_per_image=4.0)
+        (folder / "summary.json").write_text(json.dumps(summary))
+        runs.append(folder)
+    paths = {fmt: tmp_path / f"table10.{fmt}" for fmt in ("md", "csv", "tex")}
+    row = write_cost_table(runs, ["CE"], {"CE": "CE Loss"}, paths).iloc[0]
+    assert row["kvasir training (min) ours"] == "3.00"
+    assert row["kvasir training (min) paper"] == "4.42"
+    assert row["GPU memory (GB) ours"] == "—" and row["GPU memory (GB) paper"] == "1.67"
+    assert row["inference (ms/img) ours"] == "4.00"

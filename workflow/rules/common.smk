@@ -55,7 +55,8 @@ def noise_outputs():
 def method_table_outputs():
     tables = expand("results/tables/{table}.{fmt}", table=list(config["experiments"]), fmt=FORMATS)
     compared = [table for table, experiment in config["experiments"].items() if experiment.get("compare_against")]
-    return tables + expand("results/tables/{table}_paired.{fmt}", table=compared, fmt=FORMATS)
+    costs = expand("results/tables/table10.{fmt}", fmt=FORMATS) if "table4" in config["experiments"] else []
+    return tables + costs + expand("results/tables/{table}_paired.{fmt}", table=compared, fmt=FORMATS)
 
 
 def tau_search_outputs():

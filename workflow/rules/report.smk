@@ -81,3 +81,20 @@ rule paired_table:
         "../../envs/environment.yaml"
     script:
         "../scripts/paired_table.py"
+
+
+rule cost_table:
+    input:
+        lambda wildcards: [str(path) for path in experiment_runs(config, "table4")],
+    output:
+        md="results/tables/table10.md",
+        csv=report("results/tables/table10.csv", caption="../report/cost_table.rst", category="Methods"),
+        tex="results/tables/table10.tex",
+    params:
+        experiment=config["experiments"].get("table4", {}),
+    log:
+        "results/logs/tables/table10.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/cost_table.py"
