@@ -26,6 +26,7 @@ rule tables:
         noise_outputs(),
         method_table_outputs(),
         tau_search_outputs(),
+        summary_outputs(),
 
 
 rule all:

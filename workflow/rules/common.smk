@@ -59,6 +59,15 @@ def method_table_outputs():
     return tables + costs + expand("results/tables/{table}_paired.{fmt}", table=compared, fmt=FORMATS)
 
 
+def compared_tables():
+    tables = ["table3"] + [table for table in config["experiments"]]
+    return [f"results/tables/{table}.csv" for table in tables]
+
+
+def summary_outputs():
+    return expand("results/tables/reproduction_summary.{fmt}", fmt=FORMATS)
+
+
 def tau_search_outputs():
     if "tau_search" not in config:
         return []

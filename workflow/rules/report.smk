@@ -98,3 +98,19 @@ rule cost_table:
         "../../envs/environment.yaml"
     script:
         "../scripts/cost_table.py"
+
+
+rule reproduction_summary:
+    input:
+        compared_tables(),
+    output:
+        md="results/tables/reproduction_summary.md",
+        csv=report("results/tables/reproduction_summary.csv", caption="../report/reproduction.rst",
+                   category="Summary"),
+        tex="results/tables/reproduction_summary.tex",
+    log:
+        "results/logs/tables/reproduction_summary.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/reproduction_summary.py"
