@@ -37,7 +37,8 @@ def test_tiny_workflow_report_and_table_rebuild(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-4000:]
     results = tmp_path / "results"
-    for name in ("table3.md", "table4.md", "table4_paired.md", "tau_search.md"):
+    for name in ("table3.md", "table4.md", "table4_paired.md", "table10.md", "tau_search.md",
+                 "reproduction_summary.md"):
         assert (results / "tables" / name).stat().st_size > 100, name
     for name in ("noise_examples.png", "tau_search.png"):
         assert (results / "figures" / name).stat().st_size > 5_000, name
