@@ -208,3 +208,35 @@ def prepare_dataset(dataset: str, adapter: str, path: str | Path | None, out_dir
     metadata["provenance"] = provenance()
     write_json(out / "metadata.json", metadata)
     return metadata
+
+
+def check_names(names: np.ndarray, expected: np.ndarray, path: Path, reference: Path) -> None:
+    """InputError naming both files unless ``names`` equals ``expected`` (same order)."""
+    if len(names) != len(expected):
+        raise InputError(f"{path}: {len(names)} names, but {reference} has {len(expected)}")
+    differ = np.flatnonzero(np.asarray(names, dtype=str) != np.asarray(expected, dtype=str))
+    if len(differ):
+        first = differ[0]
+        raise InputError(f"{path}: names do not match {reference} (first difference at position {first}: "
+                         f"{str(names[first])!r} vs {str(expected[first])!r})")
+
+
+def read_split(prepared_dir: str | Path, names: np.ndarray) -> np.ndarray:
+    """The split of each sample (``train``, ``val`` or ``test``) from a prepared ``split.csv``.
+
+    ``names`` are ``data.npz``'s names: ``split.csv`` must list exactly them, in order. Any problem is one
+    InputError naming the file.
+    """
+    split_path = Path(prepared_dir) / "split.csv"
+    if not split_path.is_file():
+        raise InputError(f"{split_path}: file not found")
+    split = pd.read_csv(split_path, dtype=str, keep_default_na=False)
+    if not {"name", "split"} <= set(split.columns):
+        raise InputError(f"{split_path}: expected columns name,split, got {','.join(map(str, split.columns))}")
+    check_names(split["name"].to_numpy(dtype=str), names, split_path, Path(prepared_dir) / "data.npz")
+    splits = split["split"].to_numpy(dtype=str)
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise InputError(f"{split_path}: unknown split value(s) {', '.join(unknown)} "
+                         f"(expected one of {', '.join(SPLITS)})")
+    return splits

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from skimage.measure import find_contours
 
+from adapters.prepare import read_split
 from common.atomic import atomic_path
 from common.errors import InputError
 from common.npz import read_npz
@@ -28,18 +28,6 @@ NOISY_COLOUR = "#D55E00"
 _PANEL_INCHES = 2.6
 #: A thin white halo keeps the contours visible on busy or dark images.
 _HALO = [patheffects.withStroke(linewidth=3.2, foreground="white")]
-
-
-def _train_names(split_path: Path) -> list[str]:
-    """Names with split ``train`` from a prepared ``split.csv``."""
-    try:
-        with open(split_path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError as error:
-        raise InputError(f"{split_path}: file not found") from error
-    if not rows or not {"name", "split"} <= set(rows[0]):
-        raise InputError(f"{split_path}: expected columns 'name,split'")
-    return [row["name"] for row in rows if row["split"] == "train"]
 
 
 def _contours(mask: np.ndarray) -> list[np.ndarray]:
@@ -68,7 +56,8 @@ def noise_examples_figure(prepared_dir: str | os.PathLike[str], noise_dirs: Mapp
         path = Path(noise_dirs[setting]) / "noisy_masks.npz"
         arrays = read_npz(path, ["masks", "names"])
         noisy[setting] = {str(name): mask for name, mask in zip(arrays["names"], arrays["masks"], strict=True)}
-    candidates = [name for name in _train_names(prepared / "split.csv")
+    train_names = data["names"][read_split(prepared, data["names"]) == "train"].tolist()
+    candidates = [name for name in train_names
                   if name in index_of and all(name in noisy[setting] for setting in settings)]
     if not candidates:
         raise InputError(f"{prepared / 'split.csv'}: no training image has a noisy mask in every setting")

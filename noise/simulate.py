@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from adapters.base import SPLITS
 from adapters.masks import MASK_RULE, binarize_mask, resize_mask
+from adapters.prepare import read_split
 from common.atomic import write_csv, write_json, write_npz
 from common.errors import InputError
 from common.provenance import provenance
@@ -97,15 +97,8 @@ def _training_indices(prepared: Path, names: np.ndarray) -> list[int]:
     split_path = prepared / "split.csv"
     if not split_path.is_file():
         raise InputError(f"{split_path}: missing (run data preparation first)")
-    split = pd.read_csv(split_path, dtype=str, keep_default_na=False)
-    if list(split.columns) != ["name", "split"]:
-        raise InputError(f"{split_path}: expected columns name,split, got {','.join(map(str, split.columns))}")
-    if split["name"].tolist() != [str(name) for name in names]:
-        raise InputError(f"{split_path}: names differ from data.npz names (same order required)")
-    unknown = sorted(set(split["split"]) - set(SPLITS))
-    if unknown:
-        raise InputError(f"{split_path}: unknown split value {unknown[0]!r} (one of {', '.join(SPLITS)})")
-    train = np.flatnonzero(split["split"].to_numpy() == "train").tolist()
+    splits = read_split(prepared, names)
+    train = np.flatnonzero(splits == "train").tolist()
     if not train:
         raise InputError(f"{split_path}: no training samples")
     return train

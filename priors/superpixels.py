@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from skimage.segmentation import slic
 from skimage.util import img_as_float
 
+from adapters.prepare import read_split
 from common.atomic import write_npz
 from common.errors import InputError
 from common.npz import read_npz
@@ -56,10 +56,7 @@ def write_superpixels(prepared_dir: str | os.PathLike[str], out_path: str | os.P
             raise InputError(f"{path}: missing (run data preparation first)")
     arrays = read_npz(data_path, ("images", "names"))
     images, names = arrays["images"], arrays["names"]
-    split = pd.read_csv(split_path, dtype=str, keep_default_na=False)
-    if "name" not in split or "split" not in split or split["name"].tolist() != [str(n) for n in names]:
-        raise InputError(f"{split_path}: expected columns name,split with the names of data.npz in order")
-    train = np.flatnonzero(split["split"].to_numpy() == "train")
+    train = np.flatnonzero(read_split(prepared, names) == "train")
     if workers < 1:
         raise InputError(f"workers: must be >= 1, got {workers}")
     train_images = [images[index] for index in train]

@@ -8,7 +8,6 @@ replays identically after a resume.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import zipfile
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from adapters.base import SPLITS
+from adapters.prepare import check_names, read_split
 from common.errors import InputError
 from common.npz import read_npz
 from training.augment import InputScaler
@@ -87,7 +86,6 @@ class PreparedSet:
 def load_prepared(prepared_dir: Path) -> PreparedSet:
     """Read ``data.npz`` and ``split.csv`` of a prepared set, checking shapes and that the names agree."""
     data_path = prepared_dir / "data.npz"
-    split_path = prepared_dir / "split.csv"
     arrays = read_npz(data_path, ("images", "masks", "names"))
     images, masks, names = arrays["images"], arrays["masks"], arrays["names"].astype(str)
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -96,32 +94,8 @@ def load_prepared(prepared_dir: Path) -> PreparedSet:
         raise InputError(f"{data_path}: 'masks' shape {masks.shape} does not match images {images.shape[:3]}")
     if names.shape != (len(images),):
         raise InputError(f"{data_path}: 'names' shape {names.shape} does not match {len(images)} images")
-    if not split_path.is_file():
-        raise InputError(f"{split_path}: file not found")
-    with open(split_path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not {"name", "split"} <= set(reader.fieldnames):
-            raise InputError(f"{split_path}: expected columns name,split, got {reader.fieldnames}")
-        rows = list(reader)
-    split_names = np.array([row["name"] for row in rows], dtype=str)
-    _check_names(split_names, names, split_path, data_path)
-    splits = np.array([row["split"] for row in rows], dtype=str)
-    unknown = sorted(set(splits) - set(SPLITS))
-    if unknown:
-        raise InputError(f"{split_path}: unknown split value(s) {', '.join(unknown)} "
-                         f"(expected one of {', '.join(SPLITS)})")
+    splits = read_split(prepared_dir, names)
     return PreparedSet(images=images, masks=(masks > 0).astype(np.uint8), names=names, splits=splits)
-
-
-def _check_names(names: np.ndarray, expected: np.ndarray, path: Path, reference: Path) -> None:
-    """InputError naming both files unless ``names`` equals ``expected`` (same order)."""
-    if len(names) != len(expected):
-        raise InputError(f"{path}: {len(names)} names, but {reference} has {len(expected)}")
-    differ = np.flatnonzero(names != expected)
-    if len(differ):
-        first = differ[0]
-        raise InputError(f"{path}: names do not match {reference} (first difference at position {first}: "
-                         f"{str(names[first])!r} vs {str(expected[first])!r})")
 
 
 def _load_per_train(path: Path, key: str, train_names: np.ndarray, shape: tuple[int, ...], reference: Path,
@@ -131,7 +105,7 @@ def _load_per_train(path: Path, key: str, train_names: np.ndarray, shape: tuple[
     arrays = read_npz(path, (key, "names") if with_names else (key,))
     values = arrays[key]
     if with_names:
-        _check_names(arrays["names"].astype(str), train_names, path, reference)
+        check_names(arrays["names"].astype(str), train_names, path, reference)
     if values.shape != shape:
         raise InputError(f"{path}: '{key}' shape {values.shape} does not match the training set {shape} "
                          f"of {reference}")
