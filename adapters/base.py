@@ -28,12 +28,18 @@ class Sample:
 
     image: uint8 ``(H, W, C)``, C = 1 (grey) or 3 (RGB). mask: bool ``(H, W)``.
     split: the split the layout itself puts it in (one of :data:`SPLITS`), or None where the layout has none.
+    raters: multi-rater sets only, bool ``(R, H, W)``, one mask per rater in the layout's rater order; ``mask`` is
+    then their consensus (:func:`adapters.masks.consensus_mask`).
+    group: the patient or volume the sample belongs to (None: its own group). Seeded splits keep a group together;
+    volume-wise evaluation rebuilds a group from its slices (in name order).
     """
 
     name: str
     image: np.ndarray
     mask: np.ndarray
     split: str | None = None
+    raters: np.ndarray | None = None
+    group: str | None = None
 
 
 def list_names(names: list[str]) -> str:
@@ -52,6 +58,8 @@ class Adapter:
 
     registry_name: ClassVar[str] = ""
     extra_options: ClassVar[dict[str, Any]] = {}
+    #: "image": the test split is scored per sample; "group": per group (a volume rebuilt from its slices).
+    evaluation_unit: ClassVar[str] = "image"
     needs_path: ClassVar[bool] = True
     synthetic: ClassVar[bool] = False
 

@@ -38,7 +38,8 @@ def binarize_mask(values: np.ndarray, source: str) -> np.ndarray:
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
-    """Resize a binary mask to ``size`` by linear interpolation and a >= 0.5 threshold; uint8 in {0, 1}.
+    """Resize a binary mask (2D, or a 3D volume) to ``size`` by (tri)linear interpolation and a >= 0.5 threshold;
+    uint8 in {0, 1}.
 
     The identical path serves clean masks and noisy masks made at the original size.
     """
@@ -49,10 +50,23 @@ def resize_mask(mask: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     return (resized >= 0.5).astype(np.uint8)
 
 
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an ``(H, W, C)`` uint8 image to ``size`` with anti-aliasing; uint8 ``(h, w, C)``."""
-    if tuple(image.shape[:2]) == tuple(size):
+def resize_image(image: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """Resize an ``(H, W, C)`` uint8 image (or a ``(D, H, W, C)`` volume, ``size`` then a triple) to ``size`` with
+    anti-aliasing, per channel; uint8 ``(h, w, C)`` (``(d, h, w, C)``)."""
+    if tuple(image.shape[:-1]) == tuple(size):
         return np.asarray(image, dtype=np.uint8)
-    resized = resize(image.astype(np.float32), (*size, image.shape[2]), order=1, anti_aliasing=True,
+    resized = resize(image.astype(np.float32), (*size, image.shape[-1]), order=1, anti_aliasing=True,
                      preserve_range=True)
     return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
+
+
+def consensus_mask(raters: np.ndarray) -> np.ndarray:
+    """The consensus of ``R`` raters' masks ``(R, ...)``: foreground where at least half of them mark it; bool.
+
+    With four raters, two agreeing raters suffice. A multi-rater sample's ``mask`` (used for noise statistics and
+    the Table 3 comparison) is this consensus; training labels and evaluation use the raters themselves.
+    """
+    raters = np.asarray(raters, dtype=bool)
+    if raters.ndim < 3 or len(raters) == 0:
+        raise ValueError(f"consensus_mask needs (R, H, W[, D]) masks with R >= 1, got shape {raters.shape}")
+    return 2 * raters.sum(axis=0) >= len(raters)

@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,10 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 _worker_adapter: Adapter | None = None
 
+#: Image channels allowed by the number of spatial axes: images grey or RGB; volumes grey or 4 (BraTS's MRI
+#: sequences). A set mixing grey with more channels has its grey samples repeated to the larger count.
+_CHANNELS = {2: (1, 3), 3: (1, 4)}
+
 
 def dataset_key(dataset: str) -> int:
     """A stable 64-bit integer from the data set's name: the first 8 bytes of its SHA-256, big-endian."""
@@ -52,12 +56,14 @@ def seeded_split(names: Sequence[str], dataset: str, split_seed: int, n_test: in
     return ["test" if name in test else "train" for name in names]
 
 
-def _working_size(working_size: int | Sequence[int]) -> tuple[int, int]:
-    """``(H, W)`` from an int or a pair of positive ints."""
+def _working_size(working_size: int | Sequence[int]) -> tuple[int, ...]:
+    """``(H, W)`` from an int or a pair of positive ints; ``(D, H, W)`` from a triple (volumes)."""
     size = tuple(working_size) if isinstance(working_size, list | tuple) else (working_size, working_size)
-    if len(size) != 2 or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0 for s in size):
-        raise InputError(f"working_size: must be a positive integer or a pair of them (H, W), got {working_size!r}")
-    return int(size[0]), int(size[1])
+    if len(size) not in (2, 3) or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s > 0
+                                          for s in size):
+        raise InputError(f"working_size: must be a positive integer, a pair of them (H, W) or a triple (D, H, W) "
+                         f"for volumes, got {working_size!r}")
+    return tuple(int(s) for s in size)
 
 
 def _test_count(n_samples: int, n_test: int | None, test_fraction: float | None) -> int:
@@ -78,9 +84,9 @@ def _test_count(n_samples: int, n_test: int | None, test_fraction: float | None)
     return n_test
 
 
-def _splits(adapter: Adapter, names: list[str], dataset: str, split_seed: int, n_test: int | None,
-            test_fraction: float | None) -> tuple[list[str], str]:
-    """Each name's split and the rule's text."""
+def _splits(adapter: Adapter, names: list[str], groups: list[str] | None, dataset: str, split_seed: int,
+            n_test: int | None, test_fraction: float | None) -> tuple[list[str], str]:
+    """Each name's split and the rule's text; with ``groups``, the seeded rule splits groups, not samples."""
     layout = adapter.layout_split()
     if layout is not None:
         if n_test is not None or test_fraction is not None:
@@ -96,11 +102,14 @@ def _splits(adapter: Adapter, names: list[str], dataset: str, split_seed: int, n
         return splits, adapter.layout_split_rule()
     if not isinstance(split_seed, int) or isinstance(split_seed, bool) or split_seed < 0:
         raise InputError(f"split_seed: must be a non-negative integer, got {split_seed!r}")
-    count = _test_count(len(names), n_test, test_fraction)
-    rule = (f"seeded: names sorted, permuted by numpy.random.default_rng(SeedSequence([split_seed={split_seed}, "
+    units = names if groups is None else sorted(set(groups))
+    unit_word = "names" if groups is None else "groups (patients or volumes; every sample goes with its group)"
+    count = _test_count(len(units), n_test, test_fraction)
+    rule = (f"seeded: {unit_word} sorted, permuted by numpy.random.default_rng(SeedSequence([split_seed={split_seed}, "
             f"int.from_bytes(sha256({dataset!r}.encode('utf-8')).digest()[:8], 'big')={dataset_key(dataset)}])); "
             f"the first {count} of the permutation are test, the rest train")
-    return seeded_split(names, dataset, split_seed, count), rule
+    unit_split = dict(zip(units, seeded_split(units, dataset, split_seed, count), strict=True))
+    return [unit_split[unit] for unit in (names if groups is None else groups)], rule
 
 
 def _set_worker_adapter(adapter: Adapter) -> None:
@@ -109,19 +118,41 @@ def _set_worker_adapter(adapter: Adapter) -> None:
     _worker_adapter = adapter
 
 
-def _prepare_sample(name: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray]:
-    """Load ``name`` with the worker's adapter: resized image, resized mask, released size, packed released mask."""
+class PreparedSample(NamedTuple):
+    """One sample as :func:`prepare_dataset` stores it: resized image, mask and rater masks (or None), the
+    released size, the packed released mask, and the sample's group (or None)."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    raters: np.ndarray | None
+    shape: tuple[int, ...]
+    packed_mask: np.ndarray
+    group: str | None
+
+
+def _prepare_sample(name: str, size: tuple[int, ...]) -> PreparedSample:
+    """Load ``name`` with the worker's adapter and resize it to ``size`` (a triple for volumes)."""
     assert _worker_adapter is not None
     sample = _worker_adapter.load(name)
     image, mask = sample.image, sample.mask
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3) or mask.shape != image.shape[:2]:
+    allowed_channels = _CHANNELS[len(size)]
+    if (image.dtype != np.uint8 or image.ndim != len(size) + 1 or image.shape[-1] not in allowed_channels
+            or mask.shape != image.shape[:-1]):
+        expected = "(H, W, 1|3) and (H, W)" if len(size) == 2 else "volumes (D, H, W, 1|4) and (D, H, W)"
         raise InputError(f"adapter {_worker_adapter.registry_name!r}: sample {name!r} has image {image.dtype} "
-                         f"{image.shape} and mask {mask.shape}; expected uint8 (H, W, 1|3) and (H, W)")
-    return resize_image(image, size), resize_mask(mask, size), mask.shape, np.packbits(mask.astype(bool), axis=None)
+                         f"{image.shape} and mask {mask.shape}; expected uint8 {expected} for working_size "
+                         f"{list(size)}")
+    raters = None
+    if sample.raters is not None:
+        if sample.raters.ndim != mask.ndim + 1 or sample.raters.shape[1:] != mask.shape:
+            raise InputError(f"adapter {_worker_adapter.registry_name!r}: sample {name!r} has rater masks "
+                             f"{sample.raters.shape}; expected (R, {', '.join(map(str, mask.shape))})")
+        raters = np.stack([resize_mask(rater, size) for rater in sample.raters])
+    return PreparedSample(resize_image(image, size), resize_mask(mask, size), raters, mask.shape,
+                          np.packbits(mask.astype(bool), axis=None), sample.group)
 
 
-def _load_all(reader: Adapter, names: list[str], size: tuple[int, int],
-              workers: int) -> Iterator[tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray]]:
+def _load_all(reader: Adapter, names: list[str], size: tuple[int, ...], workers: int) -> Iterator[PreparedSample]:
     """:func:`_prepare_sample` for every name in order, in a process pool when ``workers`` > 1."""
     load = partial(_prepare_sample, size=size)
     if workers == 1 or len(names) == 1:
@@ -133,11 +164,25 @@ def _load_all(reader: Adapter, names: list[str], size: tuple[int, int],
         yield from pool.imap(load, names, chunksize=max(1, len(names) // (processes * 8)))
 
 
-def _write_masks_npz(path: Path, names: list[str], shapes: list[tuple[int, int]], packed: list[np.ndarray]) -> None:
+def _stack_raters(reader: Adapter, names: list[str], rater_masks: list[np.ndarray | None]) -> np.ndarray | None:
+    """``(N, R, H, W)`` uint8 rater masks, or None for a single-rater set; every sample needs the same R."""
+    counts = {None if raters is None else len(raters) for raters in rater_masks}
+    if counts == {None}:
+        return None
+    if len(counts) > 1:
+        first_count = None if rater_masks[0] is None else len(rater_masks[0])
+        first = next(name for name, raters in zip(names, rater_masks, strict=True)
+                     if (None if raters is None else len(raters)) != first_count)
+        raise InputError(f"adapter {reader.registry_name!r}: samples differ in their number of raters "
+                         f"({', '.join(sorted(str(count) for count in counts))}); first differing sample {first!r}")
+    return np.stack(rater_masks).astype(np.uint8)
+
+
+def _write_masks_npz(path: Path, names: list[str], shapes: list[tuple[int, ...]], packed: list[np.ndarray]) -> None:
     """Write one bool array per name to a compressed ``.npz``, unpacking one mask at a time (bounded memory)."""
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for name, shape, bits in zip(names, shapes, packed, strict=True):
-            mask = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+            mask = np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
             member = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
             member.compress_type = zipfile.ZIP_DEFLATED
             with archive.open(member, "w", force_zip64=True) as handle:
@@ -168,27 +213,39 @@ def prepare_dataset(dataset: str, adapter: str, path: str | Path | None, out_dir
         raise InputError(f"{reader.source()}: no samples found")
     if names != sorted(set(names)):
         raise InputError(f"adapter {reader.registry_name!r}: sample names must be sorted and unique")
-    splits, split_rule = _splits(reader, names, dataset, split_seed, n_test, test_fraction)
-
-    images = np.empty((len(names), *size, 3), dtype=np.uint8)
+    images = np.empty((len(names), *size, max(_CHANNELS[len(size)])), dtype=np.uint8)
     masks = np.empty((len(names), *size), dtype=np.uint8)
-    shapes: list[tuple[int, int]] = []
+    rater_masks: list[np.ndarray | None] = []
+    groups: list[str | None] = []
+    shapes: list[tuple[int, ...]] = []
     packed: list[np.ndarray] = []
     channel_counts: set[int] = set()
-    for index, (image, mask, shape, bits) in enumerate(_load_all(reader, names, size, workers)):
-        images[index] = image
-        masks[index] = mask
-        shapes.append(shape)
-        packed.append(bits)
-        channel_counts.add(image.shape[2])
+    for index, sample in enumerate(_load_all(reader, names, size, workers)):
+        images[index] = sample.image
+        masks[index] = sample.mask
+        rater_masks.append(sample.raters)
+        groups.append(sample.group)
+        shapes.append(sample.shape)
+        packed.append(sample.packed_mask)
+        channel_counts.add(sample.image.shape[-1])
     channels = max(channel_counts)
     if channels == 1:
         images = np.ascontiguousarray(images[..., :1])
+    raters = _stack_raters(reader, names, rater_masks)
+    group_names = None if all(group is None for group in groups) else [
+        name if group is None else group for name, group in zip(names, groups, strict=True)]
+    splits, split_rule = _splits(reader, names, group_names, dataset, split_seed, n_test, test_fraction)
 
     out = Path(out_dir)
-    write_npz(out / "data.npz", images=images, masks=masks, names=np.array(names, dtype=str))
+    arrays = {"images": images, "masks": masks, "names": np.array(names, dtype=str)}
+    if raters is not None:
+        arrays["rater_masks"] = raters
+    write_npz(out / "data.npz", **arrays)
     _write_masks_npz(out / "original_masks.npz", names, shapes, packed)
-    write_csv(out / "split.csv", pd.DataFrame({"name": names, "split": splits}))
+    split_columns = {"name": names, "split": splits}
+    if group_names is not None:
+        split_columns["group"] = group_names
+    write_csv(out / "split.csv", pd.DataFrame(split_columns))
     metadata: dict[str, Any] = {
         "dataset": dataset,
         "adapter": reader.registry_name,
@@ -203,7 +260,10 @@ def prepare_dataset(dataset: str, adapter: str, path: str | Path | None, out_dir
         "split_seed": split_seed,
         "split_rule": split_rule,
         "mask_rule": MASK_RULE,
-        "original_sizes": {name: [int(shape[0]), int(shape[1])] for name, shape in zip(names, shapes, strict=True)},
+        "n_raters": 0 if raters is None else int(raters.shape[1]),
+        "n_groups": len(set(group_names)) if group_names is not None else len(names),
+        "evaluation_unit": reader.evaluation_unit,
+        "original_sizes": {name: [int(side) for side in shape] for name, shape in zip(names, shapes, strict=True)},
     }
     metadata["provenance"] = provenance()
     write_json(out / "metadata.json", metadata)
@@ -240,3 +300,11 @@ def read_split(prepared_dir: str | Path, names: np.ndarray) -> np.ndarray:
         raise InputError(f"{split_path}: unknown split value(s) {', '.join(unknown)} "
                          f"(expected one of {', '.join(SPLITS)})")
     return splits
+
+
+def read_groups(prepared_dir: str | Path, names: np.ndarray) -> np.ndarray:
+    """The group (patient or volume) of each sample from ``split.csv``'s ``group`` column; each sample is its own
+    group where the column is absent. The names are checked as in :func:`read_split`."""
+    read_split(prepared_dir, names)
+    split = pd.read_csv(Path(prepared_dir) / "split.csv", dtype=str, keep_default_na=False)
+    return split["group"].to_numpy(dtype=str) if "group" in split.columns else np.asarray(names, dtype=str)

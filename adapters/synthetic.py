@@ -9,6 +9,12 @@ base colour in a random direction, so objects may be darker or brighter than the
 threshold separates them; each carries a mid-frequency texture, and its edge is slightly blurred. Gaussian pixel
 noise (sigma 0.03) is added last. The mask is the union of the objects, never empty. Sample ``i`` is generated
 from ``numpy.random.default_rng(SeedSequence([seed, i]))``, so a sample does not depend on how many are made.
+
+With option ``raters`` R > 0 the set is a multi-rater set: the generated mask is the hidden truth, and rater k
+(0-based) annotates it with Markov boundary noise M(100, theta1_k, 0.05) (:func:`noise.markov_boundary_noise`),
+theta1_k spread evenly over [0.3, 0.7] (rater 0 tends to under-segment, rater R-1 to over-segment), drawn from
+``default_rng(SeedSequence([seed, i, k + 1]))``. The sample's ``mask`` is the raters' consensus, as for every
+multi-rater set; the hidden truth is not stored.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.transform import resize
 
 from adapters.base import Adapter, Sample
+from adapters.masks import consensus_mask
 from adapters.registry import register_adapter
 from common.errors import InputError
 
@@ -34,6 +41,10 @@ _PIXEL_NOISE_SIGMA = 0.03
 _EDGE_BLUR_SIGMA = 0.8
 _HARMONICS = (2, 3, 4)
 _MAX_HARMONIC_AMPLITUDE = 0.08
+#: The synthetic raters' Markov boundary noise: steps, the range of theta1 over the raters, theta2.
+_RATER_STEPS = 100
+_RATER_THETA1 = (0.3, 0.7)
+_RATER_THETA2 = 0.05
 
 
 @lru_cache(maxsize=8)
@@ -85,14 +96,29 @@ def generate_synthetic_sample(seed: int, index: int, size: int) -> tuple[np.ndar
     return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8), mask
 
 
+def synthetic_raters(truth: np.ndarray, seed: int, index: int, num_raters: int) -> np.ndarray:
+    """The ``num_raters`` raters' annotations of sample ``index``'s hidden ``truth`` (see module doc); bool
+    ``(R, H, W)``."""
+    from noise.markov import markov_boundary_noise
+
+    low, high = _RATER_THETA1
+    theta1 = np.linspace(low, high, num_raters) if num_raters > 1 else np.array([(low + high) / 2])
+    return np.stack([
+        markov_boundary_noise(truth, _RATER_STEPS, float(theta1[rater]), _RATER_THETA2,
+                              rng=np.random.default_rng(np.random.SeedSequence([seed, index, rater + 1])))
+        for rater in range(num_raters)
+    ])
+
+
 @register_adapter("synthetic")
 class SyntheticAdapter(Adapter):
-    """Generated set (no path): options ``seed`` (0), ``n_train`` (60), ``n_test`` (20), ``size`` (256).
+    """Generated set (no path): options ``seed`` (0), ``n_train`` (60), ``n_test`` (20), ``size`` (256),
+    ``raters`` (0: single-rater; R > 0: R synthetic raters, see the module doc).
 
     Names ``synthetic_0000`` ...; the first ``n_train`` names are the layout's train split, the rest test.
     """
 
-    extra_options: ClassVar[dict[str, Any]] = {"seed": 0, "n_train": 60, "n_test": 20, "size": 256}
+    extra_options: ClassVar[dict[str, Any]] = {"seed": 0, "n_train": 60, "n_test": 20, "size": 256, "raters": 0}
     needs_path = False
     synthetic = True
 
@@ -102,6 +128,7 @@ class SyntheticAdapter(Adapter):
         self.n_train = self._int_option("n_train", 1)
         self.n_test = self._int_option("n_test", 1)
         self.size = self._int_option("size", MIN_SYNTHETIC_SIZE)
+        self.num_raters = self._int_option("raters", 0)
         count = self.n_train + self.n_test
         width = max(4, len(str(count - 1)))
         self._indices = {f"synthetic_{index:0{width}d}": index for index in range(count)}
@@ -123,7 +150,11 @@ class SyntheticAdapter(Adapter):
             raise InputError(f"adapter 'synthetic': no sample named {name!r}")
         index = self._indices[name]
         image, mask = generate_synthetic_sample(self.seed, index, self.size)
-        return Sample(name=name, image=image, mask=mask, split="train" if index < self.n_train else "test")
+        split = "train" if index < self.n_train else "test"
+        if self.num_raters == 0:
+            return Sample(name=name, image=image, mask=mask, split=split)
+        raters = synthetic_raters(mask, self.seed, index, self.num_raters)
+        return Sample(name=name, image=image, mask=consensus_mask(raters), split=split, raters=raters)
 
     def layout_split(self) -> dict[str, str]:
         """First ``n_train`` names train, the rest test."""

@@ -10,13 +10,31 @@ from scipy import ndimage
 #: The reference code's per-image Dice smoothing (spec, Protocol).
 DICE_SMOOTH = 1e-6
 
+#: The empty-mask rules: the score of an empty prediction on an empty mask. "one" is the smoothed Dice of the
+#: reference's 2D script and the suite's default everywhere; "zero" is medpy's convention, used by the reference's
+#: multi-expert (LIDC, MMIS) scripts.
+EMPTY_MASK_SCORES = {"one": 1.0, "zero": 0.0}
 
-def dice_per_image(prediction: Any, target: Any, smooth: float = DICE_SMOOTH) -> np.ndarray:
+
+def dice_per_image(prediction: Any, target: Any, smooth: float = DICE_SMOOTH, empty_score: float = 1.0) -> np.ndarray:
     """Foreground Dice ``(2|P∩T| + s) / (|P| + |T| + s)`` for each item of a ``(B, ...)`` batch; float64 ``(B,)``.
 
-    Inputs are binary (bool or {0, 1}) NumPy arrays or torch tensors (torch is not imported here). With the
-    default smoothing an empty prediction on an empty mask scores 1.
+    Inputs are binary (bool or {0, 1}) NumPy arrays or torch tensors (torch is not imported here). An empty
+    prediction on an empty mask scores ``empty_score`` (1, as the smoothed formula gives, by default; see
+    :data:`EMPTY_MASK_SCORES`).
     """
+    return dice_from_counts(*overlap_counts(prediction, target), smooth=smooth, empty_score=empty_score)
+
+
+def dice_from_counts(intersection: np.ndarray, total: np.ndarray, smooth: float = DICE_SMOOTH,
+                     empty_score: float = 1.0) -> np.ndarray:
+    """:func:`dice_per_image` from summed counts ``|P∩T|`` and ``|P| + |T|`` (e.g. over a volume's slices)."""
+    intersection, total = np.asarray(intersection, dtype=np.float64), np.asarray(total, dtype=np.float64)
+    return np.where(total == 0, empty_score, (2.0 * intersection + smooth) / (total + smooth))
+
+
+def overlap_counts(prediction: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per item of a ``(B, ...)`` batch: ``|P∩T|`` and ``|P| + |T|`` (int64 ``(B,)`` each)."""
     if hasattr(prediction, "detach"):
         prediction = prediction.detach().cpu().numpy()
     if hasattr(target, "detach"):
@@ -25,9 +43,8 @@ def dice_per_image(prediction: Any, target: Any, smooth: float = DICE_SMOOTH) ->
     true = np.asarray(target).astype(bool).reshape(len(target), -1)
     if pred.shape != true.shape:
         raise ValueError(f"prediction shape {pred.shape} != target shape {true.shape}")
-    intersection = np.count_nonzero(pred & true, axis=1)
-    total = np.count_nonzero(pred, axis=1) + np.count_nonzero(true, axis=1)
-    return (2.0 * intersection + smooth) / (total + smooth)
+    return (np.count_nonzero(pred & true, axis=1),
+            np.count_nonzero(pred, axis=1) + np.count_nonzero(true, axis=1))
 
 
 def _surface_distances(prediction: np.ndarray, target: np.ndarray,

@@ -61,9 +61,53 @@ class DilateErodeSetting:
         return {"model": "dilate_erode", "radius": [self.radius_low, self.radius_high]}
 
 
-NoiseSetting = MarkovSetting | DilateErodeSetting
+@dataclass(frozen=True)
+class CleanLabels:
+    """The clean masks themselves as training labels (Table 9's clean rows): a label source with no noise."""
 
-_KEYS = {"markov": ({"model", "steps", "theta1", "theta2"}, {"theta3"}), "dilate_erode": ({"model", "radius"}, set())}
+    def apply(self, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A copy of ``mask`` (bool); ``rng`` is not used."""
+        return np.array(mask, dtype=bool)
+
+    def parameters(self) -> dict[str, Any]:
+        """The config form, accepted back by :func:`parse_setting`."""
+        return {"model": "clean"}
+
+
+#: ``rater`` value of :class:`RaterLabels` that draws one rater per image.
+SAMPLED_RATER = "sampled"
+
+
+@dataclass(frozen=True)
+class RaterLabels:
+    """Real noise of a multi-rater set (spec, Protocol): each training image takes one rater's mask.
+
+    ``rater`` "sampled": the raters are cycled 0, 1, ..., R-1, 0, ... over the training images taken in a seeded
+    random order (the reference's LIDC cycle, seeded); an integer k: rater k for every image (0-based; the
+    paper's single-rater row A{k+1}).
+    """
+
+    rater: str | int
+
+    def choose(self, num_samples: int, num_raters: int, rng: np.random.Generator) -> np.ndarray:
+        """The rater index of each of ``num_samples`` training images (int64)."""
+        if self.rater == SAMPLED_RATER:
+            order = rng.permutation(num_samples)
+            chosen = np.empty(num_samples, dtype=np.int64)
+            chosen[order] = np.arange(num_samples) % num_raters
+            return chosen
+        return np.full(num_samples, int(self.rater), dtype=np.int64)
+
+    def parameters(self) -> dict[str, Any]:
+        """The config form, accepted back by :func:`parse_setting`."""
+        return {"model": "rater", "rater": self.rater}
+
+
+NoiseSetting = MarkovSetting | DilateErodeSetting
+LabelSource = NoiseSetting | CleanLabels | RaterLabels
+
+_KEYS = {"markov": ({"model", "steps", "theta1", "theta2"}, {"theta3"}), "dilate_erode": ({"model", "radius"}, set()),
+         "clean": ({"model"}, set()), "rater": ({"model", "rater"}, set())}
 
 
 def _number(name: str, key: str, value: Any) -> float:
@@ -81,9 +125,10 @@ def _probability(name: str, key: str, value: Any) -> float:
     return number
 
 
-def parse_setting(name: str, spec: Mapping[str, Any]) -> NoiseSetting:
-    """Build a setting from ``{model: markov, steps, theta1, theta2, theta3?}`` or ``{model: dilate_erode,
-    radius: [lo, hi]}``; InputError naming ``noise_settings.<name>.<key>`` on any mistake."""
+def parse_setting(name: str, spec: Mapping[str, Any]) -> LabelSource:
+    """Build a setting from ``{model: markov, steps, theta1, theta2, theta3?}``, ``{model: dilate_erode,
+    radius: [lo, hi]}``, ``{model: clean}`` or ``{model: rater, rater: sampled | k}``; InputError naming
+    ``noise_settings.<name>.<key>`` on any mistake."""
     if not isinstance(spec, Mapping):
         raise InputError(f"noise_settings.{name}: expected a mapping, got {type(spec).__name__}")
     model = spec.get("model")
@@ -103,6 +148,15 @@ def parse_setting(name: str, spec: Mapping[str, Any]) -> NoiseSetting:
         return MarkovSetting(int(steps), _probability(name, "theta1", spec["theta1"]),
                              _probability(name, "theta2", spec["theta2"]),
                              _probability(name, "theta3", spec.get("theta3", 0.0)))
+    if model == "clean":
+        return CleanLabels()
+    if model == "rater":
+        rater = spec["rater"]
+        valid_index = isinstance(rater, int | np.integer) and not isinstance(rater, bool) and rater >= 0
+        if rater != SAMPLED_RATER and not valid_index:
+            raise InputError(f"noise_settings.{name}.rater: expected {SAMPLED_RATER!r} or a rater index >= 0, "
+                             f"got {rater!r}")
+        return RaterLabels(rater if rater == SAMPLED_RATER else int(rater))
     radius = spec["radius"]
     if isinstance(radius, str | bytes) or not hasattr(radius, "__len__") or len(radius) != 2:
         raise InputError(f"noise_settings.{name}.radius: expected [low, high], got {radius!r}")

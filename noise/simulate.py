@@ -26,7 +26,7 @@ from common.atomic import write_csv, write_json, write_npz
 from common.errors import InputError
 from common.provenance import provenance
 from noise.seeding import sample_seed
-from noise.settings import NoiseSetting, parse_setting
+from noise.settings import SAMPLED_RATER, LabelSource, NoiseSetting, RaterLabels, parse_setting
 
 RESOLUTIONS = ("original", "working")
 #: File suffixes read as masks by :func:`simulate_folder` (case-insensitive).
@@ -62,7 +62,7 @@ def mask_statistics(clean: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
             "foreground_change": float(change)}
 
 
-def _summary(stats: pd.DataFrame, pixel_counts: np.ndarray, setting_name: str, setting: NoiseSetting,
+def _summary(stats: pd.DataFrame, pixel_counts: np.ndarray, setting_name: str, setting: LabelSource,
              resolution: str, seed: int) -> dict[str, Any]:
     """summary.json: Dice mean/std (population), noise rate tau (share of all pixels that differ), parameters."""
     changes = stats["foreground_change"].dropna()
@@ -111,23 +111,43 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
 
     ``resolution`` "original": noise the mask as released (original_masks.npz), then resize it to the working size
     with ``adapters.masks.resize_mask`` (the clean masks' path); "working": noise the working-size clean mask.
-    Statistics compare with the clean working-size masks. Returns the summary.
+    Statistics compare with the clean working-size masks (for a multi-rater set, the raters' consensus). A
+    ``rater`` label source takes each image's mask from one rater (:class:`noise.settings.RaterLabels`, seeded by
+    ``sample_seed(dataset, setting, "rater-order", seed)``; stats.csv then names the rater); it needs the set's
+    ``rater_masks`` and the working resolution. Returns the summary.
     """
     if resolution not in RESOLUTIONS:
         raise InputError(f"resolution: unknown {resolution!r} for {dataset}/{setting_name} (original or working)")
     setting = parse_setting(setting_name, setting_spec)
     prepared = Path(prepared_dir)
-    with _load_npz(prepared / "data.npz") as data:
+    data_path = prepared / "data.npz"
+    with _load_npz(data_path) as data:
         for key in ("masks", "names"):
             if key not in data.files:
-                raise InputError(f"{prepared / 'data.npz'}: missing array {key!r}")
+                raise InputError(f"{data_path}: missing array {key!r}")
         clean_masks = data["masks"]
         names = data["names"]
+        rater_masks = data["rater_masks"] if "rater_masks" in data.files else None
     train = _training_indices(prepared, names)
     train_names = [str(names[index]) for index in train]
     clean = clean_masks[train].astype(bool)
     working_size = tuple(clean_masks.shape[1:])
-    if resolution == "original":
+    chosen_raters = None
+    if isinstance(setting, RaterLabels):
+        if rater_masks is None:
+            raise InputError(f"noise_settings.{setting_name}: model rater needs a multi-rater data set, but "
+                             f"{data_path} has no rater_masks")
+        if resolution != "working":
+            raise InputError(f"datasets.{dataset}.noise.{setting_name}: rater labels exist at the working size "
+                             f"only; set it to working")
+        num_raters = rater_masks.shape[1]
+        if setting.rater != SAMPLED_RATER and not int(setting.rater) < num_raters:
+            raise InputError(f"noise_settings.{setting_name}.rater: rater {setting.rater} does not exist; "
+                             f"{data_path} has {num_raters} raters (0 to {num_raters - 1})")
+        chosen_raters = setting.choose(len(train), num_raters,
+                                       np.random.default_rng(sample_seed(dataset, setting_name, "rater-order", seed)))
+        noisy = rater_masks[train, chosen_raters].astype(np.uint8)
+    elif resolution == "original":
         original_path = prepared / "original_masks.npz"
         with _load_npz(original_path) as originals:
             missing = [name for name in train_names if name not in originals.files]
@@ -136,12 +156,15 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
             sources = [originals[name].astype(bool) for name in train_names]
     else:
         sources = list(clean)
-    tasks = [(source, sample_seed(dataset, setting_name, name, seed), setting, working_size)
-             for source, name in zip(sources, train_names, strict=True)]
-    noisy = np.stack(_parallel_map(_noise_sample, tasks, workers))
+    if chosen_raters is None:
+        tasks = [(source, sample_seed(dataset, setting_name, name, seed), setting, working_size)
+                 for source, name in zip(sources, train_names, strict=True)]
+        noisy = np.stack(_parallel_map(_noise_sample, tasks, workers))
     stats = pd.DataFrame([{"name": name, **mask_statistics(clean_mask, noisy_mask)}
                           for name, clean_mask, noisy_mask in zip(train_names, clean, noisy, strict=True)],
                          columns=STATS_COLUMNS)
+    if chosen_raters is not None:
+        stats["rater"] = chosen_raters
     summary = _summary(stats, np.full(len(stats), np.prod(working_size)), setting_name, setting, resolution, seed)
     out = Path(out_dir)
     write_npz(out / "noisy_masks.npz", masks=noisy.astype(np.uint8), names=np.array(train_names, dtype=str))

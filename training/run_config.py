@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InputError
+from evaluation.metrics import EMPTY_MASK_SCORES
 from training.networks import available_backbones
 
 INPUT_SCALINGS = ("raw", "unit", "standardize")
@@ -29,6 +30,8 @@ class RunConfig:
     ``noise_dir/summary.json`` (0 on clean masks). input_scaling: ``raw`` (0-255, as the reference), ``unit``
     ([0, 1]) or ``standardize`` (per-channel mean/std of the training images used). jitter_strength: s of
     ColorJitter(0.8s, 0.8s, 0.8s, 0.2s). train_fraction: a seeded subset of the training images (Table 9).
+    empty_mask_dice: the score of an empty prediction on an empty mask, ``one`` (smoothed Dice, the default) or
+    ``zero`` (medpy, as the reference's multi-expert scripts); see ``evaluation.metrics.EMPTY_MASK_SCORES``.
     threads: torch CPU threads (None = torch's default); it does not change what a checkpoint matches.
     """
 
@@ -52,6 +55,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     train_fraction: float = 1.0
+    empty_mask_dice: str = "one"
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -113,6 +117,9 @@ class RunConfig:
         if self.input_scaling not in INPUT_SCALINGS:
             raise InputError(f"run config key 'input_scaling': {self.input_scaling!r} is not one of "
                              f"{', '.join(INPUT_SCALINGS)}")
+        if self.empty_mask_dice not in EMPTY_MASK_SCORES:
+            raise InputError(f"run config key 'empty_mask_dice': {self.empty_mask_dice!r} is not one of "
+                             f"{', '.join(EMPTY_MASK_SCORES)}")
         if self.device not in DEVICES:
             raise InputError(f"run config key 'device': {self.device!r} is not one of {', '.join(DEVICES)}")
 
