@@ -26,6 +26,8 @@ rule tables:
         noise_outputs(),
         method_table_outputs(),
         tau_search_outputs(),
+        report_axis_outputs(),
+        multi_rater_outputs(),
         summary_outputs(),
 
 

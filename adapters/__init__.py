@@ -16,9 +16,27 @@ Adapters (registered name: layout, options):
 - ``synthetic``: generated, no path and no download; RGB blobs on a smooth background (see
   ``adapters.synthetic``), options ``seed`` (0), ``n_train`` (60), ``n_test`` (20), ``size`` (256, the
   "released" size). Recorded as ``synthetic: true``, ``source: "generated"``.
+- ``lidc``: the 2D four-rater LIDC-IDRI release, ``LIDC-IDRI-XXXX/nodule-K/images/slice-N.png`` with
+  ``mask-0`` .. ``mask-3/slice-N.png``; names ``LIDC-IDRI-XXXX_nodule-K_slice-N``, group = patient, raters in
+  mask-0..3 order, ``mask`` = their consensus; no split in the layout (the seeded rule splits by patient);
+  ``allow_empty`` defaults to true.
+- ``lidc_pickle``: ``lidc_attributes.pkl`` (``{key: {image, masks, series_uid}}``) with ``train_idx.npy`` /
+  ``test_idx.npy`` (the split), as the GSD-Net and D-Persona authors read LIDC; option ``n_raters`` (4);
+  ``allow_empty`` defaults to true; read with an unpickler that accepts only NumPy arrays.
+- ``mmis``: MMIS-2024 in D-Persona's HDF5 layout, ``training_2d/*.h5`` (2-D slices, train) and the volumes of
+  ``{test_folder}/*.h5`` (option, default "validation"; test), datasets ``t1, t1c, t2`` (option ``sequences``)
+  and ``label_a1`` .. ``label_a4``; test slices ``{volume}_slice-{k:03d}``, group = volume, scored per volume
+  (``evaluation_unit = "group"``); ``allow_empty`` defaults to true.
+- ``brats``: BraTS2020 training data, ``MICCAI_BraTS2020_TrainingData/BraTS20_Training_XXX/`` with
+  ``BraTS20_Training_XXX_{t1,t1ce,t2,flair,seg}.nii[.gz]`` (the folder or its parent); volumes ``(D, H, W, 4)``
+  (sequences T1, T1ce, T2, FLAIR; per-volume percentile intensity rule, see ``adapters.brats``), mask = whole
+  tumour (labels 1, 2, 4); seeded split (the paper: ``n_test: 73``).
+- ``synthetic_3d``: generated 4-channel volumes with tumour-like blobs (see ``adapters.synthetic_3d``), options
+  ``seed`` (0), ``n_train`` (8), ``n_test`` (4), ``size`` (32, the "released" side); ``synthetic: true``.
 
-Every adapter accepts ``allow_empty`` (default false: an all-background mask is an error naming the file). Masks
-are binarised by ``adapters.masks.MASK_RULE`` (value > 127 on 0-255; 0/1 masks as labels; non-binary rejected).
+Every adapter accepts ``allow_empty`` (default false, true for the multi-rater ones: an all-background mask is an
+error naming the file). Masks are binarised by ``adapters.masks.MASK_RULE`` (value > 127 on 0-255; 0/1 masks as
+labels; non-binary rejected).
 Images are kept grey (1 channel) or RGB (3); RGBA loses its alpha, palette images become RGB, 16-bit images are
 scaled to 8 bit, and a set mixing grey and RGB has its grey images repeated to RGB.
 
@@ -27,7 +45,7 @@ key]))`` with ``key`` the first 8 bytes (big-endian) of the SHA-256 of the data 
 (or ``round(test_fraction * N)``, default fraction 0.3) of the permutation are test, the rest train.
 """
 
-from adapters import folder, gsdnet_layout, jsrt, kvasir, synthetic
+from adapters import brats, folder, gsdnet_layout, jsrt, kvasir, lidc, lidc_pickle, mmis, synthetic, synthetic_3d
 from adapters.base import Adapter, Sample
 from adapters.masks import MASK_RULE, binarize_mask, resize_image, resize_mask
 from adapters.prepare import prepare_dataset, seeded_split
@@ -39,15 +57,20 @@ __all__ = [
     "Sample",
     "available_adapters",
     "binarize_mask",
+    "brats",
     "folder",
     "get_adapter",
     "gsdnet_layout",
     "jsrt",
     "kvasir",
+    "lidc",
+    "lidc_pickle",
+    "mmis",
     "prepare_dataset",
     "register_adapter",
     "resize_image",
     "resize_mask",
     "seeded_split",
     "synthetic",
+    "synthetic_3d",
 ]

@@ -2,8 +2,9 @@
 
 Every sample is loaded and validated before anything is written; each file is then written atomically. Images are
 resized with :func:`adapters.masks.resize_image`, masks with :func:`adapters.masks.resize_mask`. Grey images stay
-one channel; a set mixing grey and RGB images has its grey images repeated to RGB. Where the layout defines no
-split, :func:`seeded_split` does (see its docstring).
+one channel; a set mixing grey and RGB images has its grey images repeated to RGB. Volumes (a ``(D, H, W)``
+working size) are stored the same way with a depth axis: images ``(N, D, H, W, C)`` with C = 1 or 4, masks
+``(N, D, H, W)``. Where the layout defines no split, :func:`seeded_split` does (see its docstring).
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def _write_masks_npz(path: Path, names: list[str], shapes: list[tuple[int, ...]]
 
 
 def prepare_dataset(dataset: str, adapter: str, path: str | Path | None, out_dir: str | Path,
-                    working_size: int | tuple[int, int], options: dict[str, Any] | None = None, split_seed: int = 0,
+                    working_size: int | tuple[int, ...], options: dict[str, Any] | None = None, split_seed: int = 0,
                     n_test: int | None = None, test_fraction: float | None = None, workers: int = 1) -> dict[str, Any]:
     """Prepare ``dataset`` read by ``adapter`` from ``path`` into ``out_dir``; returns the metadata written.
 

@@ -7,6 +7,7 @@ cannot: cross references between sections.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from jsonschema.validators import validator_for
 from common.errors import InputError
 
 #: Adapters that generate their data and need no ``path``.
-GENERATED_ADAPTERS = frozenset({"synthetic"})
+GENERATED_ADAPTERS = frozenset({"synthetic", "synthetic_3d"})
 
 RESULTS = Path("results")
 
@@ -46,7 +47,11 @@ def experiment_datasets(config: dict[str, Any], table: str) -> list[str]:
 
 
 def experiment_runs(config: dict[str, Any], table: str) -> list[Path]:
-    """``summary.json`` paths of every run behind one table: data set x setting x variant x seed."""
+    """``summary.json`` paths of every run behind one table: data set x setting x variant x seed (Table 9: its
+    cells x seed, :func:`annotation_ratio_cells`)."""
+    if table == ANNOTATION_RATIO_TABLE:
+        return [run_summary(cell["dataset"], cell["setting"], cell["run_variant"], seed)
+                for cell in annotation_ratio_cells(config) for seed in config.get("seeds", [0])]
     experiment = config["experiments"][table]
     return [
         RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
@@ -66,10 +71,14 @@ def training_settings(config: dict[str, Any], dataset: str, variant: str) -> dic
     return merged
 
 
-def method_options(config: dict[str, Any], variant: str) -> tuple[str, dict[str, Any]]:
-    """(registry name, options) of a variant: every key but ``method`` and ``training``."""
+def method_options(config: dict[str, Any], variant: str, dataset: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(registry name, options) of a variant: every key but ``method`` and ``training``; on ``dataset``, updated
+    by the data set's ``method_options.<method>`` (its protocol constants, e.g. LIDC's co_weight 0.1)."""
     entry = config["variants"][variant]
-    return entry["method"], {key: value for key, value in entry.items() if key not in ("method", "training")}
+    options = {key: value for key, value in entry.items() if key not in ("method", "training")}
+    if dataset is not None:
+        options.update(config["datasets"][dataset].get("method_options", {}).get(entry["method"], {}))
+    return entry["method"], options
 
 
 def run_tau(config: dict[str, Any], dataset: str, setting: str) -> float | None:
@@ -117,6 +126,16 @@ def check_config(config: dict[str, Any]) -> None:
             build_method(method, **options)
         except InputError as error:
             raise InputError(f"config key variants.{variant}: {error}") from None
+    for dataset, entry in config["datasets"].items():
+        for method in entry.get("method_options", {}):
+            variant = next((name for name, spec in config["variants"].items() if spec["method"] == method), None)
+            if variant is None:
+                continue
+            try:
+                name, options = method_options(config, variant, dataset)
+                build_method(name, **options)
+            except InputError as error:
+                raise InputError(f"config key datasets.{dataset}.method_options.{method}: {error}") from None
     active = active_datasets(config)
     for table, experiment in config["experiments"].items():
         for dataset in experiment.get("datasets", []):
@@ -131,9 +150,16 @@ def check_config(config: dict[str, Any]) -> None:
             if variant not in experiment["variants"]:
                 raise InputError(f"config key experiments.{table}.compare_against: {variant!r} is not one of the "
                                  f"experiment's variants")
-        for setting in experiment["settings"]:
+        for setting in experiment.get("settings", []):
             if setting not in settings:
                 raise InputError(f"config key experiments.{table}.settings: unknown noise setting {setting!r}")
+    check_report_axes(config)
+    table6 = config["experiments"].get(MULTI_RATER_TABLE)
+    if table6:
+        for setting in table6["settings"]:
+            if setting in settings and not is_rater_source(config, setting):
+                raise InputError(f"config key experiments.{MULTI_RATER_TABLE}.settings: {setting!r} is not a rater "
+                                 f"label source (model: rater); Table 6 scores training on raters' labels")
     search = config.get("tau_search")
     if search:
         for key, known in (("dataset", config["datasets"]), ("setting", settings), ("variant", config["variants"])):
@@ -149,3 +175,197 @@ def check_config(config: dict[str, Any]) -> None:
             if training.get("eval_last_k", 1) > training.get("epochs", 1):
                 raise InputError(f"config key training.eval_last_k: {training['eval_last_k']} is more than "
                                  f"training.epochs ({training['epochs']}) for data set {dataset}, variant {variant}")
+
+
+# Report axes: Table 9 (annotation ratio), the noise sweep (Fig. 11), the qualitative panels.
+
+#: The experiment rendered as Table 9 (clean subsets vs all noisy labels), not as a method table.
+ANNOTATION_RATIO_TABLE = "table9"
+#: The paper's shares of clean training labels in Table 9.
+DEFAULT_TRAIN_FRACTIONS = (1.0, 0.5, 0.25, 0.125)
+
+
+def run_summary(dataset: str, setting: str, variant: str, seed: int) -> Path:
+    """``summary.json`` of one training run."""
+    return RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
+
+
+def name_token(value: float) -> str:
+    """A number as a wildcard-safe name part: 12.5 -> ``12p5``, 0.05 -> ``0p05``, 10 -> ``10``."""
+    return f"{value:g}".replace(".", "p").replace("-", "m").replace("+", "")
+
+
+def fraction_variant(variant: str, fraction: float) -> str:
+    """The variant trained on a ``fraction`` subset of the training images (``GSD-Net_frac50``); 1 -> ``variant``."""
+    return variant if fraction >= 1.0 else f"{variant}_frac{name_token(100 * fraction)}"
+
+
+def sweep_setting(base: str, parameter: str, value: Any) -> str:
+    """The derived noise setting of one sweep value: ``S_DE_radius_3-5``, ``S_R_theta2_0p1``."""
+    values = value if isinstance(value, list | tuple) else [value]
+    return f"{base}_{parameter}_{'-'.join(name_token(float(item)) for item in values)}"
+
+
+def method_experiments(config: dict[str, Any]) -> list[str]:
+    """The experiments rendered as method tables (rows: variants; columns: data set x setting)."""
+    return [table for table in config["experiments"] if table not in (ANNOTATION_RATIO_TABLE, MULTI_RATER_TABLE)]
+
+
+#: The experiment rendered as Table 6 (Dice against each rater of a multi-rater set), not as a method table.
+MULTI_RATER_TABLE = "table6"
+
+
+def is_rater_source(config: dict[str, Any], setting: str) -> bool:
+    """Whether noise setting ``setting`` is a multi-rater label source (``model: rater``)."""
+    return config["noise_settings"][setting]["model"] == "rater"
+
+
+def multi_rater_datasets(config: dict[str, Any]) -> list[str]:
+    """Active data sets with a rater label source among their settings (the rater agreement figure's)."""
+    return [dataset for dataset in active_datasets(config)
+            if any(is_rater_source(config, setting) for setting in config["datasets"][dataset]["noise"])]
+
+
+def train_fractions(experiment: dict[str, Any]) -> list[float]:
+    """Table 9's shares of clean training labels (default: the paper's 100, 50, 25, 12.5 %)."""
+    return [float(fraction) for fraction in experiment.get("train_fractions", DEFAULT_TRAIN_FRACTIONS)]
+
+
+def annotation_ratio_cells(config: dict[str, Any]) -> list[dict[str, str]]:
+    """Table 9's cells: per active data set and variant, one run on each clean share and on each noisy setting.
+
+    Each cell: ``dataset``, ``variant`` (the row's), ``column`` (the paper's: ``clean 50%``, ``noisy S_DE 100%``),
+    ``setting`` (label source) and ``run_variant`` (the variant trained: :func:`fraction_variant`).
+    """
+    experiment = config["experiments"].get(ANNOTATION_RATIO_TABLE)
+    if not experiment:
+        return []
+    cells = []
+    for dataset in experiment_datasets(config, ANNOTATION_RATIO_TABLE):
+        for variant in experiment["variants"]:
+            for fraction in train_fractions(experiment):
+                cells.append({"dataset": dataset, "variant": variant, "column": f"clean {100 * fraction:g}%",
+                              "setting": experiment["clean_setting"],
+                              "run_variant": fraction_variant(variant, fraction)})
+            for setting in experiment["noisy_settings"]:
+                cells.append({"dataset": dataset, "variant": variant, "column": f"noisy {setting} 100%",
+                              "setting": setting, "run_variant": variant})
+    return cells
+
+
+def noise_sweep_points(config: dict[str, Any]) -> list[tuple[Any, str]]:
+    """(value, derived setting name) of each point of the ``noise_sweep`` section, in config order."""
+    sweep = config.get("noise_sweep")
+    if not sweep:
+        return []
+    return [(value, sweep_setting(sweep["base_setting"], sweep["parameter"], value)) for value in sweep["values"]]
+
+
+def noise_sweep_runs(config: dict[str, Any]) -> list[Path]:
+    """``summary.json`` of every run of the noise sweep: point x variant x seed."""
+    sweep = config.get("noise_sweep")
+    if not sweep:
+        return []
+    return [run_summary(sweep["dataset"], setting, variant, seed) for _, setting in noise_sweep_points(config)
+            for variant in sweep["variants"] for seed in config.get("seeds", [0])]
+
+
+def derived_entries(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Entries the report axes add, by section: ``noise_settings`` of the sweep points (the base setting with the
+    swept parameter replaced) and ``variants`` of Table 9's clean subsets (the variant with ``train_fraction``)."""
+    noise_settings: dict[str, Any] = {}
+    sweep = config.get("noise_sweep")
+    if sweep:
+        base = config["noise_settings"][sweep["base_setting"]]
+        for value, name in noise_sweep_points(config):
+            noise_settings[name] = {**base, sweep["parameter"]: value}
+    variants: dict[str, Any] = {}
+    experiment = config["experiments"].get(ANNOTATION_RATIO_TABLE)
+    if experiment:
+        for variant in experiment["variants"]:
+            for fraction in train_fractions(experiment):
+                name = fraction_variant(variant, fraction)
+                if name != variant:
+                    entry = copy.deepcopy(config["variants"][variant])
+                    entry["training"] = {**entry.get("training", {}), "train_fraction": fraction}
+                    variants[name] = entry
+    return {"noise_settings": noise_settings, "variants": variants}
+
+
+def add_derived_entries(config: dict[str, Any]) -> None:
+    """Add :func:`derived_entries` to ``config`` in place; a user entry of the same name is an InputError."""
+    for section, entries in derived_entries(config).items():
+        for name, entry in entries.items():
+            if name in config[section] and config[section][name] != entry:
+                raise InputError(f"config key {section}.{name}: the name is taken by a derived entry of Table 9 or "
+                                 f"the noise sweep; rename it")
+            config[section][name] = entry
+
+
+def noise_resolution(config: dict[str, Any], dataset: str, setting: str) -> str:
+    """The resolution ``setting``'s noise is made at for ``dataset``: the data set's entry; for a sweep point its
+    base setting's; otherwise (e.g. Table 9's clean label source) ``working``."""
+    noise = config["datasets"][dataset]["noise"]
+    if setting in noise:
+        return noise[setting]
+    sweep = config.get("noise_sweep")
+    if sweep and setting in {name for _, name in noise_sweep_points(config)}:
+        return noise.get(sweep["base_setting"], "working")
+    return "working"
+
+
+def qualitative_datasets(config: dict[str, Any]) -> list[str]:
+    """Data sets with a qualitative panel: the active data sets of the ``qualitative`` section's experiment."""
+    section = config.get("qualitative")
+    return experiment_datasets(config, section["experiment"]) if section else []
+
+
+def check_report_axes(config: dict[str, Any]) -> None:
+    """Cross references of ``experiments.table9``, ``noise_sweep`` and ``qualitative``; InputError naming the key."""
+    from noise.settings import parse_setting
+
+    settings, variants = config["noise_settings"], config["variants"]
+    experiment = config["experiments"].get(ANNOTATION_RATIO_TABLE)
+    if experiment:
+        prefix = f"config key experiments.{ANNOTATION_RATIO_TABLE}"
+        for setting in [experiment["clean_setting"], *experiment["noisy_settings"]]:
+            if setting not in settings:
+                raise InputError(f"{prefix}: unknown noise setting {setting!r}; defined: {', '.join(settings)}")
+        if experiment.get("paper_variant", experiment["variants"][0]) not in experiment["variants"]:
+            raise InputError(f"{prefix}.paper_variant: {experiment['paper_variant']!r} is not one of its variants")
+    sweep = config.get("noise_sweep")
+    if sweep:
+        for key, known in (("dataset", config["datasets"]), ("base_setting", settings)):
+            if sweep[key] not in known:
+                raise InputError(f"config key noise_sweep.{key}: unknown {sweep[key]!r}; defined: {', '.join(known)}")
+        if sweep["dataset"] not in active_datasets(config):
+            raise InputError(f"config key noise_sweep.dataset: data set {sweep['dataset']!r} is not active "
+                             f"(set datasets.{sweep['dataset']}.path)")
+        for variant in sweep["variants"]:
+            if variant not in variants:
+                raise InputError(f"config key noise_sweep.variants: unknown variant {variant!r}")
+        base = settings[sweep["base_setting"]]
+        if sweep["parameter"] == "model" or sweep["parameter"] not in _setting_keys(base):
+            raise InputError(f"config key noise_sweep.parameter: {sweep['parameter']!r} is not a parameter of "
+                             f"model {base['model']} (setting {sweep['base_setting']})")
+        for value, name in noise_sweep_points(config):
+            try:
+                parse_setting(name, {**base, sweep["parameter"]: value})
+            except InputError as error:
+                raise InputError(f"config key noise_sweep.values: {value!r}: {error}") from None
+        if len({name for _, name in noise_sweep_points(config)}) != len(sweep["values"]):
+            raise InputError("config key noise_sweep.values: repeated value")
+    section = config.get("qualitative")
+    if section:
+        table = section["experiment"]
+        if table not in method_experiments(config):
+            raise InputError(f"config key qualitative.experiment: {table!r} is not a method table of experiments")
+        if "setting" in section and section["setting"] not in config["experiments"][table]["settings"]:
+            raise InputError(f"config key qualitative.setting: {section['setting']!r} is not in "
+                             f"experiments.{table}.settings")
+
+
+def _setting_keys(spec: dict[str, Any]) -> set[str]:
+    """The parameters a noise model takes (its optional ones included)."""
+    optional = {"markov": {"theta3"}}
+    return set(spec) | optional.get(spec["model"], set())

@@ -30,9 +30,18 @@ _PANEL_INCHES = 2.6
 _HALO = [patheffects.withStroke(linewidth=3.2, foreground="white")]
 
 
-def _contours(mask: np.ndarray) -> list[np.ndarray]:
+def mask_contours(mask: np.ndarray) -> list[np.ndarray]:
     """Closed iso-0.5 contours of a binary mask as (row, col) arrays (the mask is padded so edges close)."""
     return [contour - 1 for contour in find_contours(np.pad(mask.astype(float), 1), 0.5)]
+
+
+def axial_view(image: np.ndarray, clean: np.ndarray, noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a panel shows of a sample: an image ``(H, W, C)`` as is; of a volume ``(D, H, W, C)`` the axial slice
+    where the clean mask is largest, its last channel (BraTS: FLAIR) as grey ``(H, W, 1)``, with the masks' slice."""
+    if clean.ndim == 2:
+        return image, clean, noisy
+    depth = int(np.argmax(clean.reshape(len(clean), -1).sum(axis=1)))
+    return image[depth][..., -1:], clean[depth], noisy[depth]
 
 
 def noise_examples_figure(prepared_dir: str | os.PathLike[str], noise_dirs: Mapping[str, str | os.PathLike[str]],
@@ -42,7 +51,8 @@ def noise_examples_figure(prepared_dir: str | os.PathLike[str], noise_dirs: Mapp
 
     ``prepared_dir`` is ``results/prepared/{dataset}``; ``noise_dirs`` maps each setting to its
     ``results/noise/{dataset}/{setting}`` folder. Each panel shows the image, the clean contour (blue, solid) and
-    the noisy contour (vermillion, dashed), titled with the setting and that image's Dice(noisy, clean).
+    the noisy contour (vermillion, dashed), titled with the setting and that image's Dice(noisy, clean). Volumes
+    show one axial slice (:func:`axial_view`) and the Dice of the whole volume.
     """
     if not noise_dirs:
         raise ValueError("noise_examples_figure needs at least one noise setting")
@@ -75,16 +85,17 @@ def noise_examples_figure(prepared_dir: str | os.PathLike[str], noise_dirs: Mapp
         for column, setting in enumerate(settings):
             axis = axes[row, column]
             noisy_mask = noisy[setting][name].astype(bool)
-            if image.shape[-1] == 1:
-                axis.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
+            dice = dice_per_image(noisy_mask[None], clean[None])[0]
+            shown, clean_shown, noisy_shown = axial_view(image, clean, noisy_mask)
+            if shown.shape[-1] == 1:
+                axis.imshow(shown[..., 0], cmap="gray", vmin=0, vmax=255)
             else:
-                axis.imshow(image)
-            for contour in _contours(clean):
+                axis.imshow(shown)
+            for contour in mask_contours(clean_shown):
                 axis.plot(contour[:, 1], contour[:, 0], color=CLEAN_COLOUR, linewidth=1.8, path_effects=_HALO)
-            for contour in _contours(noisy_mask):
+            for contour in mask_contours(noisy_shown):
                 axis.plot(contour[:, 1], contour[:, 0], color=NOISY_COLOUR, linewidth=1.8, linestyle="--",
                           path_effects=_HALO)
-            dice = dice_per_image(noisy_mask[None], clean[None])[0]
             axis.set_title(f"{setting}   Dice {100 * dice:.1f}", fontsize=10)
             axis.set_xticks([])
             axis.set_yticks([])
@@ -124,3 +135,50 @@ def noise_examples_overview(prepared_root: str | os.PathLike[str], noise_dirs: M
                               n_examples=n_examples, seed=seed)
         blocks.append(block)
     stack_figures(blocks, out)
+
+
+# One style for the result figures (Fig. 9, 10, 11, the qualitative panels): Okabe-Ito colours with distinct
+# markers and line styles, so series differ in greyscale and for colour-blind readers too.
+
+#: Okabe-Ito palette (colour-blind safe), in the order series are coloured.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_LINESTYLES = ("-", "--", "-.", ":")
+#: Resolution of the PNG figures (the PDFs are vector).
+FIGURE_DPI = 150
+
+
+def series_style(index: int) -> dict[str, str]:
+    """Colour, marker and line style of the ``index``-th series of a plot."""
+    return {"color": OKABE_ITO[index % len(OKABE_ITO)], "marker": _MARKERS[index % len(_MARKERS)],
+            "linestyle": _LINESTYLES[(index // len(OKABE_ITO)) % len(_LINESTYLES)]}
+
+
+def new_figure(width: float = 6.4, height: float = 4.2) -> Figure:
+    """A constrained-layout figure (inches) drawn with the Agg canvas (no display needed)."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def style_axis(axis, xlabel: str, ylabel: str, title: str = "") -> None:
+    """Labels (with units), a light grid behind the data and readable tick labels."""
+    axis.set_xlabel(xlabel, fontsize=10)
+    axis.set_ylabel(ylabel, fontsize=10)
+    if title:
+        axis.set_title(title, fontsize=10)
+    axis.grid(True, color="#dddddd", linewidth=0.6)
+    axis.set_axisbelow(True)
+    axis.tick_params(labelsize=9)
+
+
+def save_figure(figure: Figure, paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Write ``figure`` to each path atomically, in the format its suffix names (``.png``, ``.pdf``).
+
+    PDFs carry no creation date, so the same figure gives the same bytes.
+    """
+    for path in paths:
+        suffix = Path(path).suffix.lstrip(".").lower()
+        metadata = {"CreationDate": None} if suffix == "pdf" else {"Software": None}
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format=suffix, dpi=FIGURE_DPI, metadata=metadata)

@@ -24,7 +24,7 @@ import pandas as pd
 from common.errors import InputError
 from evaluation.paper import load_paper_numbers, paper_value
 from evaluation.table3 import json_number, read_json
-from evaluation.tables import MISSING, comparison_columns, setting_sort_key
+from evaluation.tables import MISSING, comparison_columns, paper_setting, setting_sort_key
 
 #: Columns of :func:`aggregate_runs`.
 RUN_COLUMNS = ["dataset", "setting", "variant", "seed", "dice_mean", "dice_std", "seed_mean", "seed_std", "n_seeds"]
@@ -89,8 +89,8 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
     each variant to its row in paper table ``table_id`` (None: the paper has no such row). One column group per
     (dataset, setting) present, ordered by the paper column ``column_of(dataset, setting)`` (None: no paper
     column; such groups come last, alphabetically): ``"{dataset} {setting} ours"`` (mean over seeds ± the runs'
-    mean last-K std), ``... paper``, ``... diff``, and ``... seeds`` (``n=3, sd 1.10``) when any entry has
-    several seeds.
+    mean last-K std), ``... paper``, ``... diff``, and ``... seeds`` (mean ± sample std over seeds,
+    :func:`seed_cell`).
     """
     selected = frame[frame["variant"].isin(list(row_labels))]
     paper_order = _paper_column_order(table_id)
@@ -101,7 +101,6 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
         return position, pair[0], setting_sort_key(pair[1])
 
     pairs = sorted(dict.fromkeys(zip(selected["dataset"], selected["setting"], strict=True)), key=group_key)
-    show_seeds = bool((selected["n_seeds"] > 1).any())
     records = []
     for variant, paper_row in row_labels.items():
         record = {"Variant": variant, "Paper row": paper_row or MISSING}
@@ -116,42 +115,47 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
             label = f"{dataset} {setting}"
             for name, cell in comparison_columns(ours_mean, ours_std, paper_mean, paper_std).items():
                 record[f"{label} {name}"] = cell
-            if show_seeds:
-                record[f"{label} seeds"] = _seed_cell(runs)
+            record[f"{label} seeds"] = seed_cell(runs)
         records.append(record)
     return pd.DataFrame(records)
 
 
-def _seed_cell(runs: pd.DataFrame) -> str:
-    """``n=3, sd 1.10`` (std over seeds' means), ``n=1``, or ``—`` without runs."""
+def seed_cell(runs: pd.DataFrame) -> str:
+    """Mean ± sample std over seeds of the runs' Dice, ``79.00 ± 1.41 (n=2)``; ``n=1`` for one seed; ``—``
+    without runs."""
     if runs.empty:
         return MISSING
     if len(runs) == 1:
         return "n=1"
-    return f"n={len(runs)}, sd {runs['seed_std'].iloc[0]:.2f}"
+    return f"{runs['dice_mean'].mean():.2f} ± {runs['dice_mean'].std(ddof=1):.2f} (n={len(runs)})"
 
 
 #: Titles of the method-comparison tables, by paper table number.
 METHOD_TABLE_TITLES = {
     "4": "Table 4: Dice (%) of each method under simulated label noise",
+    "5": "Table 5: Dice (%) of each method on BraTS2020 (3D) under simulated label noise",
     "7": "Table 7: ablation of GSD-Net's modules on Kvasir",
     "8": "Table 8: GSD-Net and CE with other backbones",
 }
 
 
 def paper_method_column(table_id: str, dataset: str, setting: str) -> str | None:
-    """The paper's column for (dataset, setting): ``"Kvasir S_R"`` in Tables 4 and 8, ``"S_R"`` in Table 7."""
+    """The paper's column for (dataset, setting): ``"Kvasir S_R"`` in Tables 4 and 8, ``"S_R"`` in Table 7, and in
+    Table 5 (BraTS2020 only) ``"S_R"`` for the 3D setting ``S_R_3D`` (likewise S_E_3D, S_DE_3D)."""
     from evaluation.table3 import paper_column
 
     dataset_column = paper_column(dataset)
     if dataset_column is None:
         return None
+    if str(table_id) == "5":
+        return paper_setting(setting) if dataset_column == "BraTS2020" else None
     return setting if str(table_id) == "7" else f"{dataset_column} {setting}"
 
 
 def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, variants: Sequence[str],
                        paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]]) -> pd.DataFrame:
-    """Render table ``table`` (``"table4"``, ``"table7"``, ``"table8"``) from its runs to md, csv and tex.
+    """Render table ``table`` (``"table4"``, ``"table5"``, ``"table7"``, ``"table8"``) from its runs to md, csv and
+    tex.
 
     The caption says what the numbers aggregate: the runs' count, data sets, settings, seeds, epochs and device.
     """
@@ -167,7 +171,8 @@ def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, v
     devices = sorted({str(summary.get("device", "?")) for summary in summaries})
     caption = (
         f"Ours: mean ± population std of the test Dice over the last evaluated epochs of each run, averaged over "
-        f"seeds; paper: the published value; diff: ours - paper (Dice points). Aggregates {len(summaries)} runs: "
+        f"seeds (the paper's protocol); seeds: mean ± sample std over seeds; paper: the published value; diff: "
+        f"ours - paper (Dice points). Aggregates {len(summaries)} runs: "
         f"data sets {', '.join(sorted(set(frame['dataset'])))}; settings {', '.join(sorted(set(frame['setting'])))}; "
         f"seeds {', '.join(str(seed) for seed in sorted(set(frame['seed'])))}; epochs {', '.join(epochs)}; "
         f"device {', '.join(devices)}."

@@ -23,7 +23,7 @@ import pandas as pd
 
 from common.errors import InputError
 from evaluation.paper import paper_value
-from evaluation.tables import MISSING, comparison_columns, render_table, setting_sort_key, write_table
+from evaluation.tables import MISSING, comparison_columns, paper_setting, render_table, setting_sort_key, write_table
 
 #: The suite's dataset names (lower case) -> Table 3's columns.
 PAPER_DATASET_COLUMNS = {
@@ -98,7 +98,7 @@ def _table3_row(summary_path: Path, prepared_root: Path | None) -> dict[str, Any
     root = prepared_root if prepared_root is not None else summary_path.parents[3] / "prepared"
     synthetic = _is_synthetic(Path(root) / dataset / "metadata.json")
     column = None if synthetic else paper_column(dataset)
-    paper = paper_value(3, setting, column) if column else None
+    paper = paper_value(3, paper_setting(setting), column) if column else None
     return {
         "dataset": dataset, "setting": setting, "dice_mean": 100.0 * dice_mean, "dice_std": 100.0 * dice_std,
         "noise_rate": json_number(summary, "noise_rate", summary_path),

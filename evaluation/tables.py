@@ -30,10 +30,20 @@ _LATEX_SPECIALS = {
 }
 
 
+#: Suffix of the 3D (BraTS) variants of the paper's settings: S_R_3D is the paper's S_R column for BraTS.
+SETTING_3D_SUFFIX = "_3D"
+
+
+def paper_setting(setting: str) -> str:
+    """The paper's name of a noise setting: ``S_R_3D`` -> ``S_R`` (and S_E_3D, S_DE_3D); others unchanged."""
+    base = setting.removesuffix(SETTING_3D_SUFFIX)
+    return base if base in SETTING_ORDER else setting
+
+
 def setting_sort_key(setting: str) -> tuple[int, str]:
-    """Sort key putting S_R, S_E, S_DE first (paper order), then other settings alphabetically."""
-    if setting in SETTING_ORDER:
-        return SETTING_ORDER.index(setting), ""
+    """Sort key putting S_R, S_E, S_DE (and their 3D variants) first (paper order), then others alphabetically."""
+    if paper_setting(setting) in SETTING_ORDER:
+        return SETTING_ORDER.index(paper_setting(setting)), setting
     return len(SETTING_ORDER), setting
 
 

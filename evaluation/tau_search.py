@@ -1,16 +1,16 @@
-"""Searching tau without clean masks (paper Eq. 20, Fig. 10): search-loss curves over a sweep of tau0."""
+"""Searching tau without clean masks (paper Eq. 20, Fig. 10: search-loss curves over a sweep of tau0) and the
+sensitivity of the final Dice to tau (Fig. 9), both from the tau-search runs."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from common.atomic import atomic_path
 from common.errors import InputError
+from evaluation.figures import new_figure, save_figure, series_style, style_axis
+from evaluation.runs import load_run
 from evaluation.tables import render_table, write_table
 
 SEARCH_LOSS_COLUMN = "search_loss"
@@ -37,26 +37,24 @@ def tau_estimate(curves: pd.DataFrame) -> float:
 
 
 def write_tau_search(epochs_csvs: Mapping[float, str | os.PathLike[str]], noise_rate: float | None,
-                     out_png: str | os.PathLike[str], table_paths: Mapping[str, str | os.PathLike[str]],
-                     title: str) -> float:
-    """Plot the curves (Fig. 10), write the per-tau0 table, and return the estimated tau."""
+                     figure_paths: Sequence[str | os.PathLike[str]],
+                     table_paths: Mapping[str, str | os.PathLike[str]], title: str) -> float:
+    """Plot the curves (Fig. 10) to each of ``figure_paths`` (png, pdf), write the per-tau0 table, and return the
+    estimated tau."""
     curves = read_search_curves(epochs_csvs)
     estimate = tau_estimate(curves)
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure()
     axis = figure.subplots()
-    colours = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
     for index, (tau0, curve) in enumerate(curves.groupby("tau0")):
-        style = "-" if tau0 == estimate else "--"
-        axis.plot(curve["epoch"] + 1, curve["search_loss"], style, color=colours[index % len(colours)],
+        style = series_style(index)
+        axis.plot(curve["epoch"] + 1, curve["search_loss"], color=style["color"], marker=style["marker"],
+                  markersize=3, linewidth=2.2 if tau0 == estimate else 1.2,
+                  linestyle="-" if tau0 == estimate else "--",
                   label=f"τ0 = {tau0:g}" + ("  (minimum)" if tau0 == estimate else ""))
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("search loss, Eq. 20 (nats)")
     rate = f"; measured noise rate {noise_rate:.3f}" if noise_rate is not None else ""
-    axis.set_title(f"{title}\nestimated τ = {estimate:g}{rate}", fontsize=10)
-    axis.legend(fontsize=8)
-    with atomic_path(out_png) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
+    style_axis(axis, "epoch", "search loss, Eq. 20 (nats)", f"{title}\nestimated τ = {estimate:g}{rate}")
+    axis.legend(fontsize=8, title="candidate τ0", title_fontsize=8)
+    save_figure(figure, figure_paths)
     summary = curves.groupby("tau0")["search_loss"].agg(["min", "last"]).reset_index()
     table = pd.DataFrame({
         "tau0": [f"{tau0:g}" for tau0 in summary["tau0"]],
@@ -68,3 +66,37 @@ def write_tau_search(epochs_csvs: Mapping[float, str | os.PathLike[str]], noise_
     write_table(render_table(table, f"tau search: {title}", caption), table_paths)
     return estimate
 
+
+
+def read_tau_runs(summaries: Mapping[float, str | os.PathLike[str]]) -> pd.DataFrame:
+    """Frame (tau0, dice_mean, dice_std) in Dice points from each tau-search run's ``summary.json``: the mean and
+    population std of the test Dice over the run's last K evaluated epochs."""
+    rows = []
+    for tau0, path in summaries.items():
+        summary = load_run(os.path.dirname(path))
+        rows.append({"tau0": float(tau0), "dice_mean": 100.0 * summary["dice_mean"],
+                     "dice_std": 100.0 * summary["dice_std"], "eval_epochs": len(summary.get("eval_epochs", []))})
+    return pd.DataFrame(rows).sort_values("tau0", kind="stable").reset_index(drop=True)
+
+
+def write_tau_sensitivity(summaries: Mapping[float, str | os.PathLike[str]], noise_rate: float | None,
+                          figure_paths: Sequence[str | os.PathLike[str]], title: str) -> pd.DataFrame:
+    """Fig. 9: final test Dice (mean ± std over the last K epochs) against tau0, the measured noise rate marked.
+
+    Returns the plotted frame (:func:`read_tau_runs`).
+    """
+    frame = read_tau_runs(summaries)
+    figure = new_figure(6.0, 4.0)
+    axis = figure.subplots()
+    style = series_style(0)
+    epochs = sorted(set(frame["eval_epochs"]))
+    axis.errorbar(frame["tau0"], frame["dice_mean"], yerr=frame["dice_std"], color=style["color"],
+                  marker=style["marker"], capsize=4, linewidth=1.6,
+                  label=f"test Dice, mean ± std of the last {'/'.join(str(k) for k in epochs)} epochs")
+    if noise_rate is not None:
+        axis.axvline(noise_rate, color=series_style(1)["color"], linestyle="--", linewidth=1.4,
+                     label=f"measured noise rate {noise_rate:.3f}")
+    style_axis(axis, "τ (forget rate of the small-loss selection)", "test Dice (%)", title)
+    axis.legend(fontsize=8, loc="lower left")
+    save_figure(figure, figure_paths)
+    return frame

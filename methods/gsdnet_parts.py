@@ -1,6 +1,7 @@
-"""GSD-Net's components as pure functions (spec ``gsd-net.md``, Eq. 4 and 9-20).
+"""GSD-Net's components as pure functions (spec ``gsd-net.md``, Eq. 4 and 7-20).
 
 Shapes: logits and probabilities ``(B, 2, H, W)``; labels, masks, weights and per-pixel losses ``(B, H, W)``.
+Volumes (BraTS) add a depth axis: ``(B, 2, D, H, W)`` and ``(B, D, H, W)``; every function here works on both.
 Everything random takes an explicit ``torch.Generator`` so that one seed gives bit-identical results.
 """
 
@@ -10,11 +11,25 @@ import math
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from methods.selection import pixel_cross_entropy, small_loss_mask, symmetric_kl
 
 RegionRule = Literal["threshold", "random"]
 KtCrossEntropy = Literal["paper", "double_softmax"]
+
+
+def boundary_mask(labels: torch.Tensor) -> torch.Tensor:
+    """Eq. 7: pixels of ``(B, H, W)`` labels with an 8-neighbour of the other class (26-neighbour for
+    ``(B, D, H, W)`` volumes); bool, same shape. Neighbours outside the image do not exist.
+
+    These are exactly the pixels whose capped distance D (Eq. 8, ``priors.distance``) is 1.
+    """
+    foreground = labels.bool().unsqueeze(1).float()
+    pool = {4: F.max_pool2d, 5: F.max_pool3d}[foreground.dim()]
+    near_foreground = pool(foreground, kernel_size=3, stride=1, padding=1).squeeze(1).bool()
+    near_background = pool(1.0 - foreground, kernel_size=3, stride=1, padding=1).squeeze(1).bool()
+    return torch.where(labels.bool(), near_background, near_foreground)
 
 
 def gda_weight_cap(epoch: int, w_max: float, decay_every: int = 10) -> float:

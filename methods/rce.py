@@ -25,9 +25,10 @@ ONE_HOT_FLOOR = 1e-4
 
 
 def reverse_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-pixel RCE ``-Σ_c p_c log(clamp(onehot_c, 1e-4))`` of ``(B, C, H, W)`` logits, shape ``(B, H, W)``."""
+    """Per-pixel RCE ``-Σ_c p_c log(clamp(onehot_c, 1e-4))`` of ``(B, C, H, W)`` (or ``(B, C, D, H, W)``) logits,
+    shape ``(B, H, W)`` (``(B, D, H, W)``)."""
     probs = logits.softmax(dim=1).clamp(min=PROBABILITY_FLOOR, max=1.0)
-    one_hot = F.one_hot(labels, num_classes=logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    one_hot = F.one_hot(labels, num_classes=logits.shape[1]).movedim(-1, 1).to(probs.dtype)
     return -(probs * one_hot.clamp(min=ONE_HOT_FLOOR, max=1.0).log()).sum(dim=1)
 
 

@@ -1,6 +1,7 @@
 """T-Loss baseline (Gonzalez-Jimenez et al., MICCAI 2023, "Robust T-Loss for Medical Image Segmentation").
 
-The loss of one image is the negative log-likelihood of a D-dimensional Student-t distribution (D = H·W) of the
+The loss of one image is the negative log-likelihood of a D-dimensional Student-t distribution (D = H·W; D·H·W
+voxels for a volume) of the
 residual ``δ = p - y`` between the foreground probabilities ``p = softmax(logits)[:, 1]`` and the noisy mask
 ``y``, with zero mean, diagonal precision ``Λ`` and ``ν`` degrees of freedom. Textbook form:
 
@@ -51,18 +52,20 @@ REDUCTIONS = ("image_mean", "pixel_mean")
 
 
 def t_loss_per_image(fg_probs: torch.Tensor, targets: torch.Tensor, nu_param: torch.Tensor) -> torch.Tensor:
-    """Per-image Student-t NLL, shape ``(B,)``, of ``(B, H, W)`` foreground probabilities vs ``(B, H, W)`` targets.
+    """Per-image Student-t NLL, shape ``(B,)``, of ``(B, H, W)`` foreground probabilities vs ``(B, H, W)`` targets
+    (or ``(B, D, H, W)`` volumes).
 
-    Computed term by term as the authors' ``TLoss.forward`` (see the module docstring), with D = H·W.
+    Computed term by term as the authors' ``TLoss.forward`` (see the module docstring), with D = H·W (voxels).
     """
-    dim = float(fg_probs.shape[-2] * fg_probs.shape[-1])
+    spatial_dims = tuple(range(1, fg_probs.dim()))
+    dim = float(fg_probs[0].numel())
     delta = fg_probs - targets
     nu = torch.exp(nu_param) + EPSILON
     log_gamma_terms = -torch.lgamma((nu + dim) / 2) + torch.lgamma(nu / 2)
     log_det_term = -0.5 * dim * (LOG_PRECISION + EPSILON)
     log_pi_term = (dim / 2) * math.log(math.pi)
     log_nu_term = (dim / 2) * (nu_param + EPSILON)
-    mahalanobis = math.exp(LOG_PRECISION + EPSILON) * delta.pow(2).sum(dim=(-2, -1))
+    mahalanobis = math.exp(LOG_PRECISION + EPSILON) * delta.pow(2).sum(dim=spatial_dims)
     tail_term = ((nu + dim) / 2) * torch.log1p(mahalanobis / nu)
     return log_gamma_terms + log_det_term + log_pi_term + log_nu_term + tail_term
 
@@ -95,7 +98,7 @@ class TLossMethod(Method):
         per_image = t_loss_per_image(fg_probs, batch.labels.to(fg_probs.dtype), self.nu)
         loss = per_image.mean()
         if self.reduction == "pixel_mean":
-            loss = loss / (fg_probs.shape[-2] * fg_probs.shape[-1])
+            loss = loss / fg_probs[0].numel()
         nu_value = (torch.exp(self.nu.detach()) + EPSILON).item()
         return LossOutput(loss=loss, logs={"tloss": loss.item(), "nu": nu_value})
 

@@ -33,7 +33,8 @@ def capped_distance_map(mask: np.ndarray, cap: int = DISTANCE_CAP) -> np.ndarray
 
 def write_distance_maps(noisy_masks_npz: str | os.PathLike[str], out_path: str | os.PathLike[str],
                         cap: int = DISTANCE_CAP) -> None:
-    """Write ``distance`` uint8 ``(N, H, W)`` (Eq. 8 of each noisy mask) and ``names`` to ``out_path``."""
+    """Write ``distance`` uint8 ``(N, H, W)`` (volumes: ``(N, D, H, W)``; Eq. 8 of each noisy mask) and ``names``
+    to ``out_path``."""
     arrays = read_npz(noisy_masks_npz, ("masks", "names"))
     masks, names = arrays["masks"], arrays["names"]
     distance = np.zeros(masks.shape, dtype=np.uint8)

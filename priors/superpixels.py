@@ -1,4 +1,9 @@
-"""SLIC superpixels of the training images (spec, SGLR Eq. 12-13; the authors' ``scripts/generate_SLIC.py``)."""
+"""SLIC superpixels of the training images (spec, SGLR Eq. 12-13; the authors' ``scripts/generate_SLIC.py``).
+
+Volumes (BraTS, ``(D, H, W, C)``) get 3D SLIC (supervoxels: skimage's ``slic`` on the volume with
+``channel_axis=-1``; the 4 MRI sequences are features, not converted to CIELAB), n_segments scaled with the voxel
+count so that a supervoxel holds as many voxels as a 2D superpixel at 256 x 256 (64).
+"""
 
 from __future__ import annotations
 
@@ -20,21 +25,24 @@ SEGMENTS_AT_256 = 1024
 
 
 def n_segments_for(shape: tuple[int, ...]) -> int:
-    """n_segments for an image of ``shape`` (H, W[, C]): 1024 at 256 x 256, scaled with the area."""
-    height, width = shape[:2]
-    return max(1, round(SEGMENTS_AT_256 * height * width / 256**2))
+    """n_segments for an image of ``shape`` (H, W[, C]): 1024 at 256 x 256, scaled with the area; for a volume
+    ``(D, H, W, C)`` (4 axes) scaled with the voxel count, ``1024 * D * H * W / 256^2``."""
+    spatial = shape[:3] if len(shape) == 4 else shape[:2]
+    return max(1, round(SEGMENTS_AT_256 * int(np.prod(spatial)) / 256**2))
 
 
 def slic_superpixels(image: np.ndarray, n_segments: int, compactness: float = 10.0,
                      sigma: float = 1.0) -> np.ndarray:
     """SLIC labels (start label 0) of an ``(H, W, 3)``, ``(H, W, 1)`` or ``(H, W)`` image; int32 ``(H, W)``.
+    A volume ``(D, H, W, C)`` gives 3D SLIC labels ``(D, H, W)``.
 
     The image is scaled to [0, 1] first (``img_as_float``, as the authors); RGB goes through CIELAB (SLIC's default).
     """
     values = np.asarray(image)
-    if values.ndim == 3 and values.shape[-1] == 1:
+    spatial_axes = 3 if values.ndim == 4 else 2
+    if values.ndim == spatial_axes + 1 and values.shape[-1] == 1:
         values = values[..., 0]
-    channel_axis = -1 if values.ndim == 3 else None
+    channel_axis = -1 if values.ndim == spatial_axes + 1 else None
     labels = slic(img_as_float(values), n_segments=n_segments, compactness=compactness, sigma=sigma, start_label=0,
                   channel_axis=channel_axis)
     return labels.astype(np.int32)
@@ -47,7 +55,8 @@ def _slic_for_image(image: np.ndarray) -> np.ndarray:
 
 def write_superpixels(prepared_dir: str | os.PathLike[str], out_path: str | os.PathLike[str],
                       workers: int = 1) -> None:
-    """Write ``superpixels`` int32 ``(N_train, H, W)`` and ``names`` for the training images of a prepared set."""
+    """Write ``superpixels`` int32 ``(N_train, H, W)`` (volumes: ``(N_train, D, H, W)``) and ``names`` for the
+    training images of a prepared set."""
     prepared = Path(prepared_dir)
     data_path = prepared / "data.npz"
     split_path = prepared / "split.csv"
@@ -65,5 +74,5 @@ def write_superpixels(prepared_dir: str | os.PathLike[str], out_path: str | os.P
     else:
         with multiprocessing.get_context().Pool(workers) as pool:
             labels = pool.map(_slic_for_image, train_images, chunksize=1)
-    superpixels = np.stack(labels) if labels else np.zeros((0, *images.shape[1:3]), dtype=np.int32)
+    superpixels = np.stack(labels) if labels else np.zeros((0, *images.shape[1:-1]), dtype=np.int32)
     write_npz(out_path, superpixels=superpixels, names=names[train])

@@ -60,7 +60,8 @@ def _load_prepared(out: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
 
 
 def test_registry_lists_every_adapter_and_rejects_unknown_names() -> None:
-    assert available_adapters() == ["folder", "gsdnet", "jsrt", "kvasir_seg", "synthetic"]
+    assert available_adapters() == ["folder", "gsdnet", "jsrt", "kvasir_seg", "lidc", "lidc_pickle", "mmis",
+                                    "synthetic"]
     with pytest.raises(InputError, match=r"unknown adapter 'kvasir'; known adapters: folder, gsdnet, jsrt"):
         get_adapter("kvasir", None)
     with pytest.raises(InputError, match=r"adapter 'synthetic': unknown option 'colour'"):

@@ -47,4 +47,4 @@ def test_unknown_backbone_is_an_input_error_listing_the_known_ones() -> None:
     with pytest.raises(InputError, match="resnet9000") as error:
         build_network("resnet9000", 3)
     assert all(name in str(error.value) for name in available_backbones())
-    assert available_backbones() == ["mit_unet", "unet_small", "unetpp"]
+    assert available_backbones() == ["mit_unet", "unet3d_small", "unet_small", "unetpp"]

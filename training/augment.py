@@ -3,10 +3,14 @@
 Geometry: a random 90-degree rotation (k in 0..3; k in {0, 2} for non-square images, so the batch keeps its
 shape) followed by a horizontal flip with probability 1/2, applied identically to every field of a sample; for
 square images the eight outcomes are the dihedral group, each with probability 1/8.
+Volumes ``(B, C, D, H, W)`` get the same rotation and flip in their axial H-W plane (every slice alike).
 Colour: torchvision's ColorJitter(0.8s, 0.8s, 0.8s, 0.2s) semantics (factors drawn uniformly, the four
 operations in a random order per image), applied on [0, 1] floats with torchvision's functional kernels; grey
 images get brightness and contrast only. Unlike the reference, which jitters uint8 tensors, the result is not
-rounded to integers.
+rounded to integers. Volumes and images with other than 1 or 3 channels (BraTS: 4 MRI sequences) get brightness
+and contrast only, each channel on its own: brightness ``clamp(f x, 0, 1)``, contrast
+``clamp(f x + (1 - f) mean_c, 0, 1)`` with ``mean_c`` the channel's mean over the volume (torchvision's grey
+contrast, per channel, since the sequences are not colours of one picture).
 All random numbers come from a caller's CPU ``torch.Generator``, so the draws are the same on every device.
 """
 
@@ -56,7 +60,8 @@ def draw_geometry(batch_size: int, generator: torch.Generator, square: bool = Tr
 def apply_geometry(tensor: torch.Tensor, params: GeometryParams) -> torch.Tensor:
     """Rotate by ``rotations`` quarter turns, then flip horizontally where ``flips``, over the last two axes.
 
-    ``tensor`` is ``(B, ..., H, W)``; every field of a batch goes through this with the same ``params``.
+    ``tensor`` is ``(B, ..., H, W)`` (volumes: ``(B, ..., D, H, W)``, rotated in the H-W plane); every field of a
+    batch goes through this with the same ``params``.
     """
     result = torch.empty_like(tensor)
     for quarter_turns in range(4):
@@ -85,12 +90,23 @@ def draw_jitter(batch_size: int, generator: torch.Generator, strength: float) ->
     return JitterParams(factors=low + (high - low) * uniform, order=order)
 
 
-def color_jitter(images: torch.Tensor, params: JitterParams) -> torch.Tensor:
-    """Colour-jitter float ``(B, C, H, W)`` images on the 0-255 scale; returns a new 0-255 float tensor.
+def _adjust_channels(image: torch.Tensor, operation: int, factor: float) -> torch.Tensor:
+    """Brightness or contrast of one ``(C, ...)`` image on [0, 1], each channel on its own (module docstring)."""
+    if operation == BRIGHTNESS:
+        return (image * factor).clamp(0.0, 1.0)
+    mean = image.mean(dim=tuple(range(1, image.dim())), keepdim=True)
+    return (factor * image + (1.0 - factor) * mean).clamp(0.0, 1.0)
 
-    Channels other than 3 (grey) get brightness and contrast only; neutral factors are skipped.
+
+def color_jitter(images: torch.Tensor, params: JitterParams) -> torch.Tensor:
+    """Colour-jitter float ``(B, C, H, W)`` images (or ``(B, C, D, H, W)`` volumes) on the 0-255 scale; returns a
+    new 0-255 float tensor.
+
+    Channels other than 3 (grey) get brightness and contrast only; neutral factors are skipped. Volumes and
+    channel counts other than 1 and 3 use :func:`_adjust_channels`.
     """
-    rgb = images.shape[1] == 3
+    per_channel = images.dim() != 4 or images.shape[1] not in (1, 3)
+    rgb = images.shape[1] == 3 and not per_channel
     neutral = (1.0, 1.0, 1.0, 0.0)
     jittered = []
     for image, factors, order in zip(images / PIXEL_MAX, params.factors.tolist(), params.order.tolist(), strict=True):
@@ -98,7 +114,9 @@ def color_jitter(images: torch.Tensor, params: JitterParams) -> torch.Tensor:
             factor = factors[operation]
             if factor == neutral[operation] or (not rgb and operation in (SATURATION, HUE)):
                 continue
-            if operation == BRIGHTNESS:
+            if per_channel:
+                image = _adjust_channels(image, operation, factor)
+            elif operation == BRIGHTNESS:
                 image = TF.adjust_brightness(image, factor)
             elif operation == CONTRAST:
                 image = TF.adjust_contrast(image, factor)
@@ -125,7 +143,7 @@ class InputScaler:
 
     @classmethod
     def fit(cls, mode: str, images: np.ndarray) -> InputScaler:
-        """A scaler for ``mode`` whose statistics come from uint8 training images ``(N, H, W, C)``."""
+        """A scaler for ``mode`` whose statistics come from uint8 training images ``(N, [D,] H, W, C)``."""
         if mode != "standardize":
             return cls(mode)
         channels = images.shape[-1]
@@ -137,12 +155,12 @@ class InputScaler:
         return cls(mode, mean, std)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Scale float ``(B, C, H, W)`` images given on the 0-255 scale."""
+        """Scale float ``(B, C, H, W)`` images (or ``(B, C, D, H, W)`` volumes) given on the 0-255 scale."""
         if self.mode == "raw":
             return images
         if self.mode == "unit":
             return images / PIXEL_MAX
-        shape = (1, -1, 1, 1)
+        shape = (1, -1, *[1] * (images.dim() - 2))
         mean = torch.as_tensor(self.mean, dtype=images.dtype, device=images.device).reshape(shape)
         std = torch.as_tensor(self.std, dtype=images.dtype, device=images.device).reshape(shape)
         return (images - mean) / std

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from adapters.prepare import check_names, read_split
+from adapters.prepare import check_names, read_groups, read_split
 from common.errors import InputError
 from common.npz import read_npz
 from training.augment import InputScaler
@@ -71,31 +71,63 @@ def _has_key(path: Path, key: str) -> bool:
 
 @dataclass(frozen=True)
 class PreparedSet:
-    """The prepared data set: images ``(N, H, W, C)`` uint8, masks ``(N, H, W)`` uint8, names, split labels."""
+    """The prepared data set: images ``(N, H, W, C)`` uint8, masks ``(N, H, W)`` uint8, names, split labels,
+    groups (patient / volume; the name where the set has none), rater masks ``(N, R, H, W)`` uint8 of a
+    multi-rater set (else None), and the evaluation unit ("image", or "group": one score per rebuilt volume)."""
 
     images: np.ndarray
     masks: np.ndarray
     names: np.ndarray
     splits: np.ndarray
+    groups: np.ndarray
+    rater_masks: np.ndarray | None = None
+    evaluation_unit: str = "image"
 
     def indices(self, split: str) -> np.ndarray:
         """Indices of ``split`` ("train" or "test") in prepared order."""
         return np.flatnonzero(self.splits == split)
 
 
+#: Evaluation units a prepared set's ``metadata.json`` may name.
+EVALUATION_UNITS = ("image", "group")
+
+
+def _evaluation_unit(prepared_dir: Path) -> str:
+    """``evaluation_unit`` of ``metadata.json`` ("image" where the file or the entry is absent)."""
+    path = prepared_dir / "metadata.json"
+    if not path.is_file():
+        return "image"
+    try:
+        unit = json.loads(path.read_text()).get("evaluation_unit", "image")
+    except (json.JSONDecodeError, AttributeError):
+        raise InputError(f"{path}: not a JSON object") from None
+    if unit not in EVALUATION_UNITS:
+        raise InputError(f"{path}: 'evaluation_unit' must be one of {', '.join(EVALUATION_UNITS)}, got {unit!r}")
+    return unit
+
+
 def load_prepared(prepared_dir: Path) -> PreparedSet:
-    """Read ``data.npz`` and ``split.csv`` of a prepared set, checking shapes and that the names agree."""
+    """Read ``data.npz``, ``split.csv`` and ``metadata.json`` of a prepared set, checking shapes and names."""
     data_path = prepared_dir / "data.npz"
     arrays = read_npz(data_path, ("images", "masks", "names"))
     images, masks, names = arrays["images"], arrays["masks"], arrays["names"].astype(str)
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise InputError(f"{data_path}: 'images' must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
-    if masks.shape != images.shape[:3]:
-        raise InputError(f"{data_path}: 'masks' shape {masks.shape} does not match images {images.shape[:3]}")
+    rater_masks = read_npz(data_path, ("rater_masks",))["rater_masks"] if _has_key(data_path, "rater_masks") else None
+    if images.ndim not in (4, 5) or images.dtype != np.uint8:
+        raise InputError(f"{data_path}: 'images' must be uint8 (N, H, W, C) or volumes (N, D, H, W, C), got "
+                         f"{images.dtype} {images.shape}")
+    if masks.shape != images.shape[:-1]:
+        raise InputError(f"{data_path}: 'masks' shape {masks.shape} does not match images {images.shape[:-1]}")
     if names.shape != (len(images),):
         raise InputError(f"{data_path}: 'names' shape {names.shape} does not match {len(images)} images")
+    if rater_masks is not None and (rater_masks.ndim != masks.ndim + 1 or len(rater_masks) != len(masks)
+                                    or rater_masks.shape[2:] != masks.shape[1:]):
+        raise InputError(f"{data_path}: 'rater_masks' shape {rater_masks.shape} does not match masks {masks.shape} "
+                         "(expected (N, R, ...))")
     splits = read_split(prepared_dir, names)
-    return PreparedSet(images=images, masks=(masks > 0).astype(np.uint8), names=names, splits=splits)
+    return PreparedSet(images=images, masks=(masks > 0).astype(np.uint8), names=names, splits=splits,
+                       groups=read_groups(prepared_dir, names),
+                       rater_masks=None if rater_masks is None else (rater_masks > 0).astype(np.uint8),
+                       evaluation_unit=_evaluation_unit(prepared_dir))
 
 
 def _load_per_train(path: Path, key: str, train_names: np.ndarray, shape: tuple[int, ...], reference: Path,
@@ -142,12 +174,24 @@ class TrainingSet(Dataset):
 
 
 class TestSet(Dataset):
-    """Test samples: ``images`` (N, C, H, W) uint8 and clean ``masks`` (N, H, W) uint8; ``names``."""
+    """Test samples: ``images`` (N, C, H, W) uint8 and clean ``masks`` (N, H, W) uint8; ``names``.
 
-    def __init__(self, names: list[str], images: torch.Tensor, masks: torch.Tensor) -> None:
+    Multi-rater sets add ``rater_masks`` (N, R, H, W) uint8, each rater scored separately. ``groups`` (one per
+    sample) is set where the test split is scored per group: a volume rebuilt from its slices.
+    """
+
+    def __init__(self, names: list[str], images: torch.Tensor, masks: torch.Tensor,
+                 rater_masks: torch.Tensor | None = None, groups: list[str] | None = None) -> None:
         self.names = list(names)
         self.images = images
         self.masks = masks
+        self.rater_masks = rater_masks
+        self.groups = groups
+
+    @property
+    def references(self) -> torch.Tensor:
+        """The masks each prediction is scored against, ``(N, R, H, W)``: the raters', or the one clean mask."""
+        return self.rater_masks if self.rater_masks is not None else self.masks.unsqueeze(1)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -161,7 +205,8 @@ class TestSet(Dataset):
 
     def to(self, device: torch.device | str) -> TestSet:
         """A copy of the set on ``device``."""
-        return TestSet(self.names, self.images.to(device), self.masks.to(device))
+        raters = None if self.rater_masks is None else self.rater_masks.to(device)
+        return TestSet(self.names, self.images.to(device), self.masks.to(device), raters, self.groups)
 
 
 @dataclass
@@ -177,7 +222,8 @@ class RunData:
 
 
 def _channels_first(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    """``(N, [D,] H, W, C)`` uint8 images (volumes with D) as a ``(N, C, [D,] H, W)`` tensor."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(images, -1, 1)))
 
 
 def read_noise_rate(noise_dir: Path) -> float:
@@ -252,8 +298,10 @@ def load_run_data(config: RunConfig, log: Callable[[str], None] = print) -> RunD
         distance=torch.from_numpy(distance[keep] if distance.dtype == np.uint8 else distance[keep].astype(np.float32)),
         superpixels=torch.from_numpy(superpixels[keep].astype(np.int32)),
     )
+    test_raters = None if prepared.rater_masks is None else torch.from_numpy(prepared.rater_masks[test_index])
+    test_groups = [str(group) for group in prepared.groups[test_index]] if prepared.evaluation_unit == "group" else None
     test = TestSet([str(name) for name in prepared.names[test_index]], _channels_first(prepared.images[test_index]),
-                   torch.from_numpy(prepared.masks[test_index]))
+                   torch.from_numpy(prepared.masks[test_index]), test_raters, test_groups)
     scaler = InputScaler.fit(config.input_scaling, train_images)
     return RunData(train=train, test=test, scaler=scaler, tau=tau, channels=prepared.images.shape[-1],
                    sources=sources)

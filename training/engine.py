@@ -3,10 +3,10 @@
 Per epoch: seeded shuffle and augmentation, one SGD step per full batch over all networks' parameters plus the
 method's own parameter groups; in the last ``eval_last_k`` epochs the test split is scored with the fused
 prediction (per-image Dice, averaged per batch of ``eval_batch_size`` and then over batches: the reference's
-protocol value). A checkpoint after every epoch lets a killed run resume; the epoch's randomness depends only on
-``(seed, epoch)``, so a resumed run ends bit-identical (on CPU) to an uninterrupted one. Outputs (``epochs.csv``,
-``per_image.csv``, ``summary.json``) are written atomically at the end; the checkpoint is then removed (unless
-asked to keep it).
+protocol value); the last epoch's fused prediction masks are kept. A checkpoint after every epoch lets a killed
+run resume; the epoch's randomness depends only on ``(seed, epoch)``, so a resumed run ends bit-identical (on CPU)
+to an uninterrupted one. Outputs (``epochs.csv``, ``per_image.csv``, ``predictions.npz``, ``summary.json``) are
+written atomically at the end; the checkpoint is then removed (unless asked to keep it).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from common.atomic import atomic_path, write_csv, write_json
+from common.atomic import atomic_path, write_csv, write_json, write_npz
 from common.errors import InputError
 from common.provenance import provenance
-from evaluation.metrics import dice_per_image
+from evaluation.metrics import EMPTY_MASK_SCORES, dice_from_counts, overlap_counts
 from methods.base import Method, StepContext
 from methods.registry import build_method
 from training.augment import InputScaler, augment_batch
@@ -45,6 +45,8 @@ from training.networks import build_network
 from training.run_config import RunConfig
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: The fused test-set prediction masks of the last epoch (``masks`` bool ``(N, ...)``, ``names``), in test order.
+PREDICTIONS_NAME = "predictions.npz"
 #: Bumped when the checkpoint layout or the training stream changes, so old checkpoints are not resumed.
 CHECKPOINT_FORMAT = 1
 #: Run config keys that do not change results: paths (the files' contents are hashed instead) and threads.
@@ -55,13 +57,23 @@ JITTERED_NETWORK = 1
 
 @dataclass
 class Evaluation:
-    """One evaluation of the test split: the protocol value, the per-image mean and scores, timing."""
+    """One evaluation of the test split: the protocol value, the per-unit mean and scores, timing, and the fused
+    prediction masks (bool, one per test sample, the samples' shape: ``(N, H, W)`` or ``(N, D, H, W)``).
+
+    A unit is a test image, or a group (a volume rebuilt from its slices) where the set is scored per group.
+    ``rater_dice`` ``(units, R)`` holds each rater's score, and ``dice`` their mean; ``rater_protocol`` each
+    rater's protocol value (R = 1 with the clean mask as the only reference).
+    """
 
     dice_batch_mean: float
     dice_image_mean: float
     dice: np.ndarray
+    rater_dice: np.ndarray
+    rater_protocol: np.ndarray
+    unit_names: list[str]
     seconds: float
     inference_seconds: float
+    predictions: np.ndarray
 
 
 def select_device(name: str) -> torch.device:
@@ -173,13 +185,20 @@ def train_epoch(epoch: int, config: RunConfig, networks: Sequence[nn.Module], me
 
 @torch.no_grad()
 def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, scaler: InputScaler,
-             batch_size: int, device: torch.device) -> Evaluation:
-    """Score the test split with ``method.fuse`` of every network's logits (networks in eval mode)."""
+             batch_size: int, device: torch.device, empty_score: float = 1.0) -> Evaluation:
+    """Score the test split with ``method.fuse`` of every network's logits (networks in eval mode).
+
+    Per image (the reference's protocol): per-image Dice against each reference mask, averaged per batch of
+    ``batch_size`` and then over batches. Per group (``test_set.groups`` set): the Dice of each rebuilt volume
+    (counts summed over its slices), averaged over volumes. An empty prediction on an empty mask scores
+    ``empty_score``. A multi-rater set's values are the mean over its raters of each rater's value.
+    """
     start = time.perf_counter()
     for network in networks:
         network.eval()
     method.eval()
-    scores, batch_means = [], []
+    references = test_set.references
+    intersections, totals, batch_means, predictions = [], [], [], []
     inference_seconds = 0.0
     for rows in test_set.batches(batch_size):
         images = scaler(test_set.images[rows].float())
@@ -188,12 +207,34 @@ def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, s
         prediction = method.fuse([network(images) for network in networks])
         _synchronize(device)
         inference_seconds += time.perf_counter() - inference_start
-        dice = dice_per_image(prediction, test_set.masks[rows])
-        scores.append(dice)
-        batch_means.append(float(dice.mean()))
-    dice = np.concatenate(scores)
-    return Evaluation(dice_batch_mean=float(np.mean(batch_means)), dice_image_mean=float(dice.mean()), dice=dice,
-                      seconds=time.perf_counter() - start, inference_seconds=inference_seconds)
+        batch_references = references[rows]
+        intersection, total = overlap_counts(prediction.unsqueeze(1).expand_as(batch_references).flatten(0, 1),
+                                             batch_references.flatten(0, 1))
+        intersections.append(intersection.reshape(len(batch_references), -1))
+        totals.append(total.reshape(len(batch_references), -1))
+        batch_means.append(dice_from_counts(intersections[-1], totals[-1], empty_score=empty_score).mean(axis=0))
+        predictions.append(prediction.bool().cpu().numpy())
+    intersection, total = np.concatenate(intersections), np.concatenate(totals)
+    unit_names = test_set.names
+    if test_set.groups is not None:
+        unit_names = list(dict.fromkeys(test_set.groups))
+        unit_of = np.array([unit_names.index(group) for group in test_set.groups])
+        intersection = np.stack([intersection[unit_of == unit].sum(axis=0) for unit in range(len(unit_names))])
+        total = np.stack([total[unit_of == unit].sum(axis=0) for unit in range(len(unit_names))])
+    rater_dice = dice_from_counts(intersection, total, empty_score=empty_score)
+    rater_protocol = rater_dice.mean(axis=0) if test_set.groups is not None else np.mean(batch_means, axis=0)
+    dice = rater_dice.mean(axis=1)
+    return Evaluation(dice_batch_mean=float(rater_protocol.mean()), dice_image_mean=float(dice.mean()), dice=dice,
+                      rater_dice=rater_dice, rater_protocol=rater_protocol, unit_names=unit_names,
+                      seconds=time.perf_counter() - start, inference_seconds=inference_seconds,
+                      predictions=np.concatenate(predictions))
+
+
+def rater_dice_columns(test_set: TestSet) -> list[str]:
+    """``dice_A1`` ... ``dice_AR`` for a multi-rater test set (the paper's rater names), else none."""
+    if test_set.rater_masks is None:
+        return []
+    return [f"dice_A{rater + 1}" for rater in range(test_set.rater_masks.shape[1])]
 
 
 def file_digest(path: Path) -> str:
@@ -319,7 +360,8 @@ def _summary(config: RunConfig, progress: Progress, tau: float, scaler: InputSca
 
 def train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable[[str], None] = print,
           threads: int | None = None, keep_checkpoint: bool = False) -> dict[str, Any]:
-    """Train ``config``'s method, write ``epochs.csv``, ``per_image.csv`` and ``summary.json`` to ``out_dir``.
+    """Train ``config``'s method, write ``epochs.csv``, ``per_image.csv``, ``predictions.npz`` and ``summary.json``
+    to ``out_dir``.
 
     ``checkpoint_dir/checkpoint.pt`` is written after every epoch and resumed from when it matches the run; it is
     removed once the outputs are written unless ``keep_checkpoint`` (then it holds the final networks, and a rerun
@@ -347,19 +389,25 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
     log(f"{config.method} on {config.backbone}: {len(train_set)} train / {len(test_set)} test images, "
         f"tau {data.tau:g}, device {device_name(device)}, {torch.get_num_threads()} threads")
     first_evaluated = config.epochs - config.eval_last_k
+    final_predictions = None
+    empty_score = EMPTY_MASK_SCORES[config.empty_mask_dice]
+    rater_columns = rater_dice_columns(test_set)
     for epoch in range(progress.next_epoch, config.epochs):
         row: dict[str, Any] = {"epoch": epoch}
         row.update(train_epoch(epoch, config, networks, method, optimizer, train_set, data.scaler, data.tau, device))
         row.update(eval_seconds=None, dice_batch_mean=None, dice_image_mean=None)
         if epoch >= first_evaluated:
-            result = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size, device)
+            result = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size, device, empty_score)
             row.update(eval_seconds=result.seconds, dice_batch_mean=result.dice_batch_mean,
                        dice_image_mean=result.dice_image_mean)
+            row.update(dict(zip(rater_columns, map(float, result.rater_protocol), strict=False)))
             progress.per_image_rows.extend(
-                {"epoch": epoch, "name": name, "dice": float(score)}
-                for name, score in zip(test_set.names, result.dice, strict=True)
+                {"epoch": epoch, "name": name, "dice": float(score),
+                 **dict(zip(rater_columns, map(float, scores), strict=False))}
+                for name, score, scores in zip(result.unit_names, result.dice, result.rater_dice, strict=True)
             )
             progress.inference_ms_per_image = 1000.0 * result.inference_seconds / len(test_set)
+            final_predictions = result.predictions
         progress.epoch_rows.append(row)
         progress.next_epoch = epoch + 1
         save_checkpoint(checkpoint_path, fingerprint, progress, networks, optimizer, method)
@@ -368,8 +416,19 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
     counts = {"n_train": len(train_set), "n_test": len(test_set),
               "steps_per_epoch": len(train_set) // config.batch_size}
     summary = _summary(config, progress, data.tau, data.scaler, networks, method, device, counts, resumed_at)
+    summary["evaluation_unit"] = "group" if test_set.groups is not None else "image"
+    if rater_columns:
+        evaluated = [row for row in progress.epoch_rows if row["dice_batch_mean"] is not None]
+        summary["rater_dice"] = {column.removeprefix("dice_"): {
+            "mean": float(np.mean([row[column] for row in evaluated])),
+            "std": float(np.std([row[column] for row in evaluated]))} for column in rater_columns}
     write_csv(out_dir / "epochs.csv", _epoch_frame(progress.epoch_rows))
-    write_csv(out_dir / "per_image.csv", pd.DataFrame(progress.per_image_rows, columns=["epoch", "name", "dice"]))
+    write_csv(out_dir / "per_image.csv",
+              pd.DataFrame(progress.per_image_rows, columns=["epoch", "name", "dice", *rater_columns]))
+    if final_predictions is None:  # resumed after the last epoch: the checkpoint holds the final networks
+        final_predictions = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size,
+                                     device, empty_score).predictions
+    write_npz(out_dir / PREDICTIONS_NAME, masks=final_predictions, names=np.array(test_set.names, dtype=str))
     write_json(out_dir / "summary.json", summary)
     if not keep_checkpoint:
         checkpoint_path.unlink(missing_ok=True)

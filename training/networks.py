@@ -1,7 +1,8 @@
-"""Segmentation backbones, built by name: the reference's small bilinear U-Net and two smp models.
+"""Segmentation backbones, built by name: the reference's small bilinear U-Net, its 3D twin and two smp models.
 
-Every backbone maps ``(B, in_channels, H, W)`` float images to ``(B, num_classes, H, W)`` logits; H and W must be
-multiples of 32 for the smp encoders (16 for ``unet_small``). Pretrained weights are never downloaded
+Every 2D backbone maps ``(B, in_channels, H, W)`` float images to ``(B, num_classes, H, W)`` logits; H and W must
+be multiples of 32 for the smp encoders (16 for ``unet_small``). ``unet3d_small`` maps ``(B, in_channels, D, H, W)``
+volumes to ``(B, num_classes, D, H, W)`` logits (D, H, W multiples of 16). Pretrained weights are never downloaded
 (``encoder_weights=None``), so initialisation uses the global torch RNG and is reproducible under
 ``torch.manual_seed``.
 """
@@ -16,68 +17,81 @@ from torch import nn
 
 from common.errors import InputError
 
+#: Layers per spatial dimensionality: convolution, batch norm, max pooling, interpolation mode.
+_LAYERS: dict[int, tuple[type[nn.Module], type[nn.Module], type[nn.Module], str]] = {
+    2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, "bilinear"),
+    3: (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, "trilinear"),
+}
+
 
 class DoubleConv(nn.Sequential):
-    """Two (3x3 convolution with bias -> BatchNorm -> ReLU) blocks; ``mid_channels`` defaults to ``out_channels``."""
+    """Two (3x3[x3] convolution with bias -> BatchNorm -> ReLU) blocks; ``mid_channels`` defaults to
+    ``out_channels``; ``dims`` 2 (images) or 3 (volumes)."""
 
-    def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None, dims: int = 2) -> None:
+        conv, norm, _, _ = _LAYERS[dims]
         mid_channels = mid_channels or out_channels
         super().__init__(
-            nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1),
-            nn.BatchNorm2d(mid_channels),
+            conv(in_channels, mid_channels, kernel_size=3, padding=1),
+            norm(mid_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1),
-            nn.BatchNorm2d(out_channels),
+            conv(mid_channels, out_channels, kernel_size=3, padding=1),
+            norm(out_channels),
             nn.ReLU(inplace=True),
         )
 
 
 class DownBlock(nn.Sequential):
-    """2x2 max pooling followed by a :class:`DoubleConv`."""
+    """2x2[x2] max pooling followed by a :class:`DoubleConv`."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(nn.MaxPool2d(2), DoubleConv(in_channels, out_channels))
+    def __init__(self, in_channels: int, out_channels: int, dims: int = 2) -> None:
+        super().__init__(_LAYERS[dims][2](2), DoubleConv(in_channels, out_channels, dims=dims))
 
 
 class UpBlock(nn.Module):
-    """Bilinear 2x upsampling (align_corners), padding to the skip's size, concatenation, :class:`DoubleConv`."""
+    """Bi-/trilinear 2x upsampling (align_corners), padding to the skip's size, concatenation, :class:`DoubleConv`."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, dims: int = 2) -> None:
         super().__init__()
-        self.conv = DoubleConv(in_channels, out_channels, in_channels // 2)
+        self.mode = _LAYERS[dims][3]
+        self.conv = DoubleConv(in_channels, out_channels, in_channels // 2, dims=dims)
 
     def forward(self, deep: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         """Upsample ``deep``, pad it to ``skip``'s spatial size, concatenate ``[skip, deep]`` and convolve."""
-        deep = F.interpolate(deep, scale_factor=2, mode="bilinear", align_corners=True)
-        pad_rows = skip.shape[-2] - deep.shape[-2]
-        pad_cols = skip.shape[-1] - deep.shape[-1]
-        deep = F.pad(deep, [pad_cols // 2, pad_cols - pad_cols // 2, pad_rows // 2, pad_rows - pad_rows // 2])
+        deep = F.interpolate(deep, scale_factor=2, mode=self.mode, align_corners=True)
+        padding: list[int] = []
+        for axis in range(deep.dim() - 1, 1, -1):  # F.pad lists the last axis first
+            missing = skip.shape[axis] - deep.shape[axis]
+            padding += [missing // 2, missing - missing // 2]
+        deep = F.pad(deep, padding)
         return self.conv(torch.cat([skip, deep], dim=1))
 
 
 class SmallUNet(nn.Module):
     """The GSD-Net reference's bilinear U-Net with base width 16 (encoder 16-32-64-128-128, no dropout).
 
-    About 1.08 M parameters for 3 input channels and 2 classes.
+    About 1.08 M parameters for 3 input channels and 2 classes. ``dims=3`` builds the same design for volumes
+    (3x3x3 convolutions, BatchNorm3d, 2x2x2 max pooling, trilinear upsampling): 3,239,890 parameters for
+    4 input channels (BraTS's sequences) and 2 classes at base width 16.
     """
 
-    def __init__(self, in_channels: int, num_classes: int = 2, base_width: int = 16) -> None:
+    def __init__(self, in_channels: int, num_classes: int = 2, base_width: int = 16, dims: int = 2) -> None:
         super().__init__()
         widths = [base_width * 2**level for level in range(5)]
-        self.inc = DoubleConv(in_channels, widths[0])
+        self.inc = DoubleConv(in_channels, widths[0], dims=dims)
         self.downs = nn.ModuleList([
-            DownBlock(widths[0], widths[1]),
-            DownBlock(widths[1], widths[2]),
-            DownBlock(widths[2], widths[3]),
-            DownBlock(widths[3], widths[4] // 2),
+            DownBlock(widths[0], widths[1], dims),
+            DownBlock(widths[1], widths[2], dims),
+            DownBlock(widths[2], widths[3], dims),
+            DownBlock(widths[3], widths[4] // 2, dims),
         ])
         self.ups = nn.ModuleList([
-            UpBlock(widths[4], widths[3] // 2),
-            UpBlock(widths[3], widths[2] // 2),
-            UpBlock(widths[2], widths[1] // 2),
-            UpBlock(widths[1], widths[0]),
+            UpBlock(widths[4], widths[3] // 2, dims),
+            UpBlock(widths[3], widths[2] // 2, dims),
+            UpBlock(widths[2], widths[1] // 2, dims),
+            UpBlock(widths[1], widths[0], dims),
         ])
-        self.head = nn.Conv2d(widths[0], num_classes, kernel_size=1)
+        self.head = _LAYERS[dims][0](widths[0], num_classes, kernel_size=1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes, H, W)``."""
@@ -92,6 +106,10 @@ class SmallUNet(nn.Module):
 
 def _unet_small(in_channels: int, num_classes: int) -> nn.Module:
     return SmallUNet(in_channels, num_classes)
+
+
+def _unet3d_small(in_channels: int, num_classes: int) -> nn.Module:
+    return SmallUNet(in_channels, num_classes, dims=3)
 
 
 def _unetpp(in_channels: int, num_classes: int) -> nn.Module:
@@ -109,6 +127,7 @@ def _mit_unet(in_channels: int, num_classes: int) -> nn.Module:
 
 _BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
     "unet_small": _unet_small,
+    "unet3d_small": _unet3d_small,
     "unetpp": _unetpp,
     "mit_unet": _mit_unet,
 }
@@ -122,8 +141,9 @@ def available_backbones() -> list[str]:
 def build_network(backbone: str, in_channels: int, num_classes: int = 2) -> nn.Module:
     """A freshly initialised network ``backbone`` for ``in_channels`` inputs and ``num_classes`` logit channels.
 
-    ``unet_small``: :class:`SmallUNet`; ``unetpp``: smp UNet++ with a ResNet-34 encoder; ``mit_unet``: smp U-Net
-    with a Mix Vision Transformer (MiT-B0) encoder (smp 0.6 accepts any ``in_channels`` for it).
+    ``unet_small``: :class:`SmallUNet`; ``unet3d_small``: :class:`SmallUNet` with ``dims=3``; ``unetpp``: smp
+    UNet++ with a ResNet-34 encoder; ``mit_unet``: smp U-Net with a Mix Vision Transformer (MiT-B0) encoder (smp 0.6
+    accepts any ``in_channels`` for it).
     An unknown name is an :class:`InputError` listing the known ones.
     """
     if backbone not in _BACKBONES:

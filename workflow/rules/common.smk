@@ -1,11 +1,21 @@
 from pathlib import Path
 
 from common.workflow_config import (
+    ANNOTATION_RATIO_TABLE,
+    MULTI_RATER_TABLE,
     active_datasets,
+    add_derived_entries,
+    annotation_ratio_cells,
     check_config,
     experiment_runs,
+    method_experiments,
     method_options,
+    multi_rater_datasets,
     noise_pairs,
+    noise_resolution,
+    noise_sweep_points,
+    noise_sweep_runs,
+    qualitative_datasets,
     run_tau,
     training_settings,
     validate_config,
@@ -14,8 +24,10 @@ from common.workflow_config import (
 
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 check_config(config)
+add_derived_entries(config)  # Table 9's subset variants and the noise sweep's settings
 
 FORMATS = ["md", "csv", "tex"]
+FIGURE_FORMATS = ["png", "pdf"]
 
 
 wildcard_constraints:
@@ -23,7 +35,7 @@ wildcard_constraints:
     setting="[A-Za-z0-9][A-Za-z0-9_-]*",
     variant="[A-Za-z0-9][A-Za-z0-9_-]*",
     seed="[0-9]+",
-    table="table4|table7|table8",
+    table="table4|table5|table7|table8",
     tau="[0-9]+(\\.[0-9]+)?",
 
 
@@ -53,7 +65,8 @@ def noise_outputs():
 
 
 def method_table_outputs():
-    tables = expand("results/tables/{table}.{fmt}", table=list(config["experiments"]), fmt=FORMATS)
+    tables = expand("results/tables/{table}.{fmt}", table=method_experiments(config), fmt=FORMATS)
+    tables += expand("results/tables/{table}_boundary.{fmt}", table=method_experiments(config), fmt=FORMATS)
     compared = [table for table, experiment in config["experiments"].items() if experiment.get("compare_against")]
     costs = expand("results/tables/table10.{fmt}", fmt=FORMATS) if "table4" in config["experiments"] else []
     return tables + costs + expand("results/tables/{table}_paired.{fmt}", table=compared, fmt=FORMATS)
@@ -71,7 +84,100 @@ def summary_outputs():
 def tau_search_outputs():
     if "tau_search" not in config:
         return []
-    return ["results/figures/tau_search.png"] + expand("results/tables/tau_search.{fmt}", fmt=FORMATS)
+    figures = expand("results/figures/{figure}.{ext}", figure=["tau_search", "tau_sensitivity"], ext=FIGURE_FORMATS)
+    return figures + expand("results/tables/tau_search.{fmt}", fmt=FORMATS)
+
+
+def report_axis_outputs():
+    outputs = []
+    if ANNOTATION_RATIO_TABLE in config["experiments"]:
+        outputs += expand("results/tables/table9.{fmt}", fmt=FORMATS)
+    if "noise_sweep" in config:
+        outputs += expand("results/figures/noise_sweep.{ext}", ext=FIGURE_FORMATS)
+        outputs += expand("results/tables/noise_sweep.{fmt}", fmt=FORMATS)
+    outputs += expand(
+        "results/figures/qualitative_{dataset}.{ext}", dataset=qualitative_datasets(config), ext=FIGURE_FORMATS
+    )
+    return outputs
+
+
+def multi_rater_outputs():
+    outputs = []
+    if MULTI_RATER_TABLE in config["experiments"]:
+        outputs += expand("results/tables/table6.{fmt}", fmt=FORMATS)
+    if multi_rater_datasets(config):
+        outputs += expand("results/figures/rater_agreement.{ext}", ext=FIGURE_FORMATS)
+        outputs.append("results/tables/rater_agreement.csv")
+    return outputs
+
+
+def multi_rater_table_runs():
+    return [str(path) for path in experiment_runs(config, MULTI_RATER_TABLE)]
+
+
+def rater_agreement_inputs():
+    return expand("results/prepared/{dataset}/data.npz", dataset=multi_rater_datasets(config))
+
+
+def noise_resolution_of(wildcards):
+    return noise_resolution(config, wildcards.dataset, wildcards.setting)
+
+
+def noise_sweep_inputs():
+    sweep = config.get("noise_sweep")
+    if not sweep:
+        return {"runs": [], "noise": []}
+    noise = [f"results/noise/{sweep['dataset']}/{setting}/summary.json" for _, setting in noise_sweep_points(config)]
+    return {"runs": [str(path) for path in noise_sweep_runs(config)], "noise": noise}
+
+
+def annotation_ratio_runs():
+    return [str(path) for path in experiment_runs(config, ANNOTATION_RATIO_TABLE)]
+
+
+def annotation_ratio_paper_variant():
+    experiment = config["experiments"].get(ANNOTATION_RATIO_TABLE)
+    return experiment.get("paper_variant", experiment["variants"][0]) if experiment else None
+
+
+def qualitative_setting():
+    section = config["qualitative"]
+    return section.get("setting", config["experiments"][section["experiment"]]["settings"][0])
+
+
+def qualitative_inputs(wildcards):
+    section = config["qualitative"]
+    seed = config.get("seeds", [0])[0]
+    prefix = f"results/runs/{wildcards.dataset}/{qualitative_setting()}"
+    variants = config["experiments"][section["experiment"]]["variants"]
+    return {
+        "data": f"results/prepared/{wildcards.dataset}/data.npz",
+        "split": f"results/prepared/{wildcards.dataset}/split.csv",
+        "original_masks": f"results/prepared/{wildcards.dataset}/original_masks.npz",
+        "predictions": [f"{prefix}/{variant}/seed{seed}/predictions.npz" for variant in variants],
+    }
+
+
+def qualitative_parameters(wildcards):
+    setting = qualitative_setting()
+    return {
+        "setting": setting,
+        "setting_spec": config["noise_settings"][setting],
+        "resolution": noise_resolution(config, wildcards.dataset, setting),
+        "variants": config["experiments"][config["qualitative"]["experiment"]]["variants"],
+        "n_images": config["qualitative"].get("n_images", 3),
+        "seed": config["seed"],
+    }
+
+
+def boundary_inputs(wildcards):
+    runs = experiment_runs(config, wildcards.table)
+    datasets = sorted({path.parent.parent.parent.parent.name for path in runs})
+    return {
+        "predictions": [str(path.with_name("predictions.npz")) for path in runs],
+        "data": [f"results/prepared/{dataset}/data.npz" for dataset in datasets],
+        "split": [f"results/prepared/{dataset}/split.csv" for dataset in datasets],
+    }
 
 
 def tau_search_epochs():
@@ -82,6 +188,10 @@ def tau_search_epochs():
         f"results/tau_search/{search['dataset']}/{search['setting']}/{search['variant']}/tau{tau}/epochs.csv"
         for tau in search["taus"]
     ]
+
+
+def tau_search_summaries():
+    return [path.replace("epochs.csv", "summary.json") for path in tau_search_epochs()]
 
 
 def tau_search_noise_summary():
@@ -109,7 +219,7 @@ def table_per_image(wildcards):
 
 
 def run_parameters(wildcards):
-    method, options = method_options(config, wildcards.variant)
+    method, options = method_options(config, wildcards.variant, wildcards.dataset)
     return {
         "method": method,
         "method_options": options,
@@ -120,7 +230,7 @@ def run_parameters(wildcards):
 
 
 def tau_search_parameters(wildcards):
-    method, options = method_options(config, wildcards.variant)
+    method, options = method_options(config, wildcards.variant, wildcards.dataset)
     return {
         "method": method,
         "method_options": options,

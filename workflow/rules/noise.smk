@@ -9,7 +9,7 @@ rule simulate_noise:
         summary="results/noise/{dataset}/{setting}/summary.json",
     params:
         setting=lambda wildcards: config["noise_settings"][wildcards.setting],
-        resolution=lambda wildcards: config["datasets"][wildcards.dataset]["noise"][wildcards.setting],
+        resolution=noise_resolution_of,
         seed=config["seed"],
     log:
         "results/logs/simulate_noise/{dataset}/{setting}.log",

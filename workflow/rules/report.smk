@@ -50,9 +50,15 @@ rule method_table:
 rule tau_search_report:
     input:
         epochs=tau_search_epochs(),
+        summaries=tau_search_summaries(),
         noise_summary=tau_search_noise_summary(),
     output:
         png=report("results/figures/tau_search.png", caption="../report/tau_search.rst", category="Tau search"),
+        pdf="results/figures/tau_search.pdf",
+        sensitivity_png=report(
+            "results/figures/tau_sensitivity.png", caption="../report/tau_sensitivity.rst", category="Tau search"
+        ),
+        sensitivity_pdf="results/figures/tau_sensitivity.pdf",
         md="results/tables/tau_search.md",
         csv="results/tables/tau_search.csv",
         tex="results/tables/tau_search.tex",
@@ -114,3 +120,114 @@ rule reproduction_summary:
         "../../envs/environment.yaml"
     script:
         "../scripts/reproduction_summary.py"
+
+
+rule table6:
+    input:
+        multi_rater_table_runs(),
+    output:
+        md="results/tables/table6.md",
+        csv=report("results/tables/table6.csv", caption="../report/table6.rst", category="Multi-rater"),
+        tex="results/tables/table6.tex",
+    params:
+        experiment=config["experiments"].get(MULTI_RATER_TABLE, {}),
+        setting_specs=lambda wildcards: {
+            setting: config["noise_settings"][setting]
+            for setting in config["experiments"][MULTI_RATER_TABLE]["settings"]
+        },
+    log:
+        "results/logs/tables/table6.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/table6.py"
+
+
+rule rater_agreement:
+    input:
+        rater_agreement_inputs(),
+    output:
+        png=report("results/figures/rater_agreement.png", caption="../report/rater_agreement.rst",
+                   category="Multi-rater"),
+        pdf="results/figures/rater_agreement.pdf",
+        csv="results/tables/rater_agreement.csv",
+    log:
+        "results/logs/figures/rater_agreement.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/rater_agreement.py"
+
+
+rule annotation_ratio_table:
+    input:
+        annotation_ratio_runs(),
+    output:
+        md="results/tables/table9.md",
+        csv=report("results/tables/table9.csv", caption="../report/annotation_ratio.rst", category="Methods"),
+        tex="results/tables/table9.tex",
+    params:
+        cells=annotation_ratio_cells(config),
+        paper_variant=annotation_ratio_paper_variant(),
+    log:
+        "results/logs/tables/table9.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/annotation_ratio_table.py"
+
+
+rule boundary_table:
+    input:
+        unpack(boundary_inputs),
+    output:
+        md="results/tables/{table}_boundary.md",
+        csv=report("results/tables/{table}_boundary.csv", caption="../report/boundary_table.rst", category="Statistics"),
+        tex="results/tables/{table}_boundary.tex",
+    params:
+        variants=lambda wildcards: config["experiments"][wildcards.table]["variants"],
+    log:
+        "results/logs/tables/{table}_boundary.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/boundary_table.py"
+
+
+rule noise_sweep_report:
+    input:
+        runs=noise_sweep_inputs()["runs"],
+        noise=noise_sweep_inputs()["noise"],
+    output:
+        png=report("results/figures/noise_sweep.png", caption="../report/noise_sweep.rst", category="Noise sweep"),
+        pdf="results/figures/noise_sweep.pdf",
+        md="results/tables/noise_sweep.md",
+        csv=report("results/tables/noise_sweep.csv", caption="../report/noise_sweep.rst", category="Noise sweep"),
+        tex="results/tables/noise_sweep.tex",
+    params:
+        sweep=config.get("noise_sweep", {}),
+        settings=[setting for _, setting in noise_sweep_points(config)],
+    log:
+        "results/logs/figures/noise_sweep.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/noise_sweep.py"
+
+
+rule qualitative_figure:
+    input:
+        unpack(qualitative_inputs),
+    output:
+        png=report(
+            "results/figures/qualitative_{dataset}.png", caption="../report/qualitative.rst", category="Predictions"
+        ),
+        pdf="results/figures/qualitative_{dataset}.pdf",
+    params:
+        figure=qualitative_parameters,
+    log:
+        "results/logs/figures/qualitative_{dataset}.log",
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/qualitative_figure.py"

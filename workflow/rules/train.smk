@@ -5,6 +5,7 @@ rule train:
         summary="results/runs/{dataset}/{setting}/{variant}/seed{seed}/summary.json",
         epochs="results/runs/{dataset}/{setting}/{variant}/seed{seed}/epochs.csv",
         per_image="results/runs/{dataset}/{setting}/{variant}/seed{seed}/per_image.csv",
+        predictions="results/runs/{dataset}/{setting}/{variant}/seed{seed}/predictions.npz",
     params:
         run=run_parameters,
         checkpoint_dir="results/checkpoints/{dataset}/{setting}/{variant}/seed{seed}",
@@ -26,6 +27,7 @@ rule tau_search_train:
         summary="results/tau_search/{dataset}/{setting}/{variant}/tau{tau}/summary.json",
         epochs="results/tau_search/{dataset}/{setting}/{variant}/tau{tau}/epochs.csv",
         per_image="results/tau_search/{dataset}/{setting}/{variant}/tau{tau}/per_image.csv",
+        predictions="results/tau_search/{dataset}/{setting}/{variant}/tau{tau}/predictions.npz",
     params:
         run=tau_search_parameters,
         checkpoint_dir="results/checkpoints/tau_search/{dataset}/{setting}/{variant}/tau{tau}",
