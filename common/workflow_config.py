@@ -53,12 +53,16 @@ def experiment_runs(config: dict[str, Any], table: str) -> list[Path]:
         return [run_summary(cell["dataset"], cell["setting"], cell["run_variant"], seed)
                 for cell in annotation_ratio_cells(config) for seed in config.get("seeds", [0])]
     experiment = config["experiments"][table]
+    pairs = [(setting, variant) for setting in experiment["settings"] for variant in experiment["variants"]]
+    if table == MULTI_RATER_TABLE:
+        pairs += [(setting, variant) for setting in experiment["settings"]
+                  if config["noise_settings"][setting].get("rater") == "sampled"
+                  for variant in experiment.get("sampled_variants", [])]
     return [
         RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
         for dataset in experiment_datasets(config, table)
-        for setting in experiment["settings"]
+        for setting, variant in pairs
         if setting in config["datasets"][dataset]["noise"]
-        for variant in experiment["variants"]
         for seed in config.get("seeds", [0])
     ]
 
@@ -156,6 +160,10 @@ def check_config(config: dict[str, Any]) -> None:
     check_report_axes(config)
     table6 = config["experiments"].get(MULTI_RATER_TABLE)
     if table6:
+        for variant in table6.get("sampled_variants", []):
+            if variant not in config["variants"]:
+                raise InputError(f"config key experiments.{MULTI_RATER_TABLE}.sampled_variants: unknown variant "
+                                 f"{variant!r}; defined: {', '.join(config['variants'])}")
         for setting in table6["settings"]:
             if setting in settings and not is_rater_source(config, setting):
                 raise InputError(f"config key experiments.{MULTI_RATER_TABLE}.settings: {setting!r} is not a rater "
@@ -166,9 +174,6 @@ def check_config(config: dict[str, Any]) -> None:
             if search[key] not in known:
                 raise InputError(f"config key tau_search.{key}: unknown {key} {search[key]!r}; "
                                  f"defined: {', '.join(known)}")
-        if search["dataset"] not in active:
-            raise InputError(f"config key tau_search.dataset: data set {search['dataset']!r} is not active "
-                             f"(set datasets.{search['dataset']}.path)")
     for dataset in active:
         for variant in config["variants"]:
             training = training_settings(config, dataset, variant)
@@ -261,9 +266,16 @@ def noise_sweep_points(config: dict[str, Any]) -> list[tuple[Any, str]]:
     return [(value, sweep_setting(sweep["base_setting"], sweep["parameter"], value)) for value in sweep["values"]]
 
 
+def active_section(config: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The ``tau_search`` or ``noise_sweep`` section when present and its data set is active (else None: a data
+    set without a ``path`` is left out, as in the experiments)."""
+    section = config.get(key)
+    return section if section and section["dataset"] in active_datasets(config) else None
+
+
 def noise_sweep_runs(config: dict[str, Any]) -> list[Path]:
-    """``summary.json`` of every run of the noise sweep: point x variant x seed."""
-    sweep = config.get("noise_sweep")
+    """``summary.json`` of every run of the noise sweep (point x variant x seed); none if its data set is off."""
+    sweep = active_section(config, "noise_sweep")
     if not sweep:
         return []
     return [run_summary(sweep["dataset"], setting, variant, seed) for _, setting in noise_sweep_points(config)
@@ -338,9 +350,6 @@ def check_report_axes(config: dict[str, Any]) -> None:
         for key, known in (("dataset", config["datasets"]), ("base_setting", settings)):
             if sweep[key] not in known:
                 raise InputError(f"config key noise_sweep.{key}: unknown {sweep[key]!r}; defined: {', '.join(known)}")
-        if sweep["dataset"] not in active_datasets(config):
-            raise InputError(f"config key noise_sweep.dataset: data set {sweep['dataset']!r} is not active "
-                             f"(set datasets.{sweep['dataset']}.path)")
         for variant in sweep["variants"]:
             if variant not in variants:
                 raise InputError(f"config key noise_sweep.variants: unknown variant {variant!r}")

@@ -45,7 +45,7 @@ def image_scores(predictions_path: str | os.PathLike[str], clean: dict[str, np.n
     path = Path(predictions_path)
     arrays = read_npz(path, ["masks", "names"])
     rows = []
-    for name, prediction in zip(arrays["names"].astype(str), arrays["masks"].astype(bool), strict=True):
+    for name, prediction in zip(arrays["names"].astype(str).tolist(), arrays["masks"].astype(bool), strict=True):
         if name not in clean:
             raise InputError(f"{path}: prediction for {name!r}, which is not a test image of the prepared set")
         target = clean[name]

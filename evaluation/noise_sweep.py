@@ -59,8 +59,8 @@ def plot_noise_sweep(frame: pd.DataFrame, figure_paths: Sequence[str | os.PathLi
                       marker=style["marker"], linestyle=style["linestyle"], capsize=3, linewidth=1.6, label=variant)
     points = frame.drop_duplicates("setting")
     for row in points.itertuples():
-        axis.annotate(f"{parameter} {row.value}", (row.label_dice, frame["dice_mean"].min()), fontsize=7,
-                      color="#555555", rotation=90, ha="center", va="bottom", xytext=(0, 4),
+        axis.annotate(f"{parameter} {row.value}", (row.label_dice, 0.02), xycoords=axis.get_xaxis_transform(),
+                      fontsize=7, color="#555555", rotation=90, ha="right", va="bottom", xytext=(-3, 0),
                       textcoords="offset points")
     style_axis(axis, "noise level: Dice of the noisy vs clean training labels (%)  → less noise",
                "test Dice (%)", title)

@@ -88,12 +88,12 @@ def qualitative_figure(prepared_dir: str | os.PathLike[str], predictions: Mappin
     dataset = prepared.name
     data = read_npz(prepared / "data.npz", ["images", "masks", "names"])
     names = data["names"].astype(str)
-    test_names = names[read_split(prepared, names) == "test"]
+    test_names = [str(name) for name in names[read_split(prepared, names) == "test"]]
     index_of = {str(name): position for position, name in enumerate(names)}
     predicted: dict[str, dict[str, np.ndarray]] = {}
     for variant, path in predictions.items():
         arrays = read_npz(path, ["masks", "names"])
-        predicted[variant] = dict(zip(arrays["names"].astype(str), arrays["masks"].astype(bool), strict=True))
+        predicted[variant] = dict(zip(arrays["names"].astype(str).tolist(), arrays["masks"].astype(bool), strict=True))
         missing = sorted(set(test_names) - set(predicted[variant]))
         if missing:
             raise InputError(f"{path}: no prediction for test image {missing[0]!r}")

@@ -60,9 +60,9 @@ def _load_prepared(out: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
 
 
 def test_registry_lists_every_adapter_and_rejects_unknown_names() -> None:
-    assert available_adapters() == ["folder", "gsdnet", "jsrt", "kvasir_seg", "lidc", "lidc_pickle", "mmis",
-                                    "synthetic"]
-    with pytest.raises(InputError, match=r"unknown adapter 'kvasir'; known adapters: folder, gsdnet, jsrt"):
+    assert available_adapters() == ["brats", "folder", "gsdnet", "jsrt", "kvasir_seg", "lidc", "lidc_pickle", "mmis",
+                                    "synthetic", "synthetic_3d"]
+    with pytest.raises(InputError, match=r"unknown adapter 'kvasir'; known adapters: brats, folder, gsdnet, jsrt"):
         get_adapter("kvasir", None)
     with pytest.raises(InputError, match=r"adapter 'synthetic': unknown option 'colour'"):
         get_adapter("synthetic", None, colour=1)
@@ -254,7 +254,8 @@ BAD_LAYOUTS: dict[str, tuple[BreakLayout, dict, str]] = {
     "duplicate stem": (lambda root: _save(root / "images" / "case00.jpg", _image(0)), {},
                        r"two files share the name 'case00': case00.jpg, case00.png"),
     "empty data set": (lambda root: _empty_folders(root, "images", "masks"), {}, r"images: no images found"),
-    "unknown adapter": (lambda root: None, {"adapter": "kvasir"}, r"unknown adapter 'kvasir'; known adapters: folder"),
+    "unknown adapter": (lambda root: None, {"adapter": "kvasir"},
+                        r"unknown adapter 'kvasir'; known adapters: brats, folder"),
     "unknown option": (lambda root: None, {"options": {"organ": "lung"}}, r"adapter 'folder': unknown option 'organ'"),
     "missing folder": (lambda root: None, {"path": "/nonexistent/set"}, r"/nonexistent/set: data set folder not found"),
     "zero working size": (lambda root: None, {"working_size": 0}, r"^working_size: must be a positive integer"),

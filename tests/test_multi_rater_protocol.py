@@ -13,10 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from adapters import prepare_dataset
+from adapters import prepare_dataset, registry
 from adapters.base import Adapter, Sample
 from adapters.masks import consensus_mask
-from adapters.registry import register_adapter
 from common.errors import InputError
 from evaluation.metrics import dice_per_image
 from methods.ce import CrossEntropyMethod
@@ -29,7 +28,6 @@ from training.engine import evaluate, train
 from training.run_config import RunConfig
 
 
-@register_adapter("grouped_slices_fixture")
 class GroupedSlices(Adapter):
     """Test fixture: 5 volumes of 4 slices each, three raters, the volume as group, scored per group."""
 
@@ -58,8 +56,16 @@ def test_consensus_needs_half_of_the_raters() -> None:
     assert consensus_mask(raters).tolist() == [[False, True, True, False]]
 
 
-def test_prepare_stores_raters_consensus_and_group_split(tmp_path: Path) -> None:
-    metadata = prepare_dataset("grouped", "grouped_slices_fixture", None, tmp_path, working_size=16, n_test=2)
+@pytest.fixture
+def grouped_adapter(monkeypatch: pytest.MonkeyPatch) -> str:
+    """:class:`GroupedSlices` registered for one test only."""
+    monkeypatch.setitem(registry._ADAPTERS, "grouped_slices_fixture", GroupedSlices)
+    monkeypatch.setattr(GroupedSlices, "registry_name", "grouped_slices_fixture")
+    return "grouped_slices_fixture"
+
+
+def test_prepare_stores_raters_consensus_and_group_split(tmp_path: Path, grouped_adapter: str) -> None:
+    metadata = prepare_dataset("grouped", grouped_adapter, None, tmp_path, working_size=16, n_test=2)
     with np.load(tmp_path / "data.npz") as data:
         raters, masks = data["rater_masks"], data["masks"]
     assert raters.shape == (20, 3, 16, 16) and raters.dtype == np.uint8

@@ -125,3 +125,17 @@ def test_multi_rater_config_errors_name_the_key(config: dict[str, Any]) -> None:
     bad["experiments"]["table6"]["settings"] = ["S_R"]
     with pytest.raises(InputError, match=r"config key experiments\.table6\.settings: 'S_R' is not a rater"):
         check_config(bad)
+
+
+def test_sampled_variants_run_on_sampled_sources_only(config: dict[str, Any]) -> None:
+    from common.workflow_config import experiment_runs
+
+    config["variants"]["CE-half"] = {"method": "ce", "training": {"train_fraction": 0.5}}
+    config["experiments"]["table6"]["sampled_variants"] = ["CE-half"]
+    runs = {str(path) for path in experiment_runs(config, "table6")}
+    assert "results/runs/synthetic_raters/sampled/CE-half/seed0/summary.json" in runs
+    assert not any("CE-half" in run and "/A1/" in run for run in runs)
+    assert len(runs) == 5 * 2 + 1
+    config["experiments"]["table6"]["sampled_variants"] = ["nope"]
+    with pytest.raises(InputError, match=r"experiments\.table6\.sampled_variants: unknown variant 'nope'"):
+        check_config(config)

@@ -98,6 +98,8 @@ def test_sweep_runs_and_resolutions() -> None:
     assert noise_resolution(config, "synthetic", "S_R") == "original"
     assert noise_resolution(config, "synthetic", "clean") == "working"
     assert qualitative_datasets(config) == ["synthetic"]
+    config["noise_sweep"]["dataset"] = "kvasir"  # no path: the sweep is left out, as an experiment's data set
+    assert noise_sweep_runs(config) == []
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -113,7 +115,7 @@ def test_sweep_runs_and_resolutions() -> None:
      r"^config key noise_sweep\.values: \[6, 2\]: noise_settings\.S_DE_radius_6-2\.radius"),
     (lambda c: c["noise_sweep"].update(values=[[3, 5], [3, 5]]), r"^config key noise_sweep\.values: repeated value"),
     (lambda c: c["noise_sweep"].update(base_setting="S_X"), r"^config key noise_sweep\.base_setting: unknown 'S_X'"),
-    (lambda c: c["noise_sweep"].update(dataset="kvasir"), r"^config key noise_sweep\.dataset: .*not active"),
+    (lambda c: c["noise_sweep"].update(dataset="nowhere"), r"^config key noise_sweep\.dataset: unknown 'nowhere'"),
     (lambda c: c["noise_sweep"].update(variants=["Nope"]), r"^config key noise_sweep\.variants: unknown variant"),
     (lambda c: c["qualitative"].update(experiment="table9"),
      r"^config key qualitative\.experiment: 'table9' is not a method table"),

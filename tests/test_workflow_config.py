@@ -13,6 +13,7 @@ from snakemake.utils import update_config
 import methods
 from common.errors import InputError
 from common.workflow_config import (
+    GENERATED_ADAPTERS,
     active_datasets,
     check_config,
     experiment_runs,
@@ -123,9 +124,10 @@ def test_eval_window_longer_than_training() -> None:
 
 def test_dataset_activation_by_path() -> None:
     config = default_config()
-    assert active_datasets(config) == ["synthetic"]
+    generated = [name for name, entry in config["datasets"].items() if entry["adapter"] in GENERATED_ADAPTERS]
+    assert active_datasets(config) == generated and {"synthetic", "synthetic3d"} <= set(generated)
     config["datasets"]["kvasir"]["path"] = "/data/kvasir"
-    assert active_datasets(config) == ["synthetic", "kvasir"]
+    assert active_datasets(config) == [name for name in config["datasets"] if name in generated or name == "kvasir"]
     assert ("kvasir", "S_DE") in noise_pairs(config)
 
 
@@ -147,3 +149,14 @@ def test_variant_overrides_and_tau() -> None:
     assert method_options(config, "GCE") == ("gce", {"q": 0.7})
     assert run_tau(config, "synthetic", "S_R") == 0.1
     assert run_tau(config, "synthetic", "S_E") is None
+
+
+def test_volume_working_size_and_table5_are_accepted_and_a_fourth_axis_is_named() -> None:
+    config = default_config()
+    assert config["datasets"]["synthetic3d"]["working_size"] == [16, 24, 24]
+    jsonschema.validate(config, SCHEMA)
+    check_config(config)
+    assert [path.parts[2:4] for path in experiment_runs(config, "table5")][:2] == [("synthetic3d", "S_R_3D")] * 2
+    assert training_settings(config, "synthetic3d", "GSD-Net")["backbone"] == "unet3d_small"
+    config["datasets"]["synthetic3d"]["working_size"] = [16, 24, 24, 24]
+    assert schema_error(config).startswith("datasets.synthetic3d.working_size")

@@ -18,11 +18,20 @@ TINY = {
                                "noise": {"S_R": "original", "S_E": "original", "S_DE": "original"}}},
     "noise_settings": {"S_DE": {"model": "dilate_erode", "radius": [2, 3]}},
     "training": {"epochs": 2, "batch_size": 4, "eval_last_k": 2},
-    "variants": {"GSD-Net": {"method": "gsdnet", "kt_start_epoch": 1, "ramp_epochs": 2, "w_decay_every": 1}},
+    "variants": {"GSD-Net": {"method": "gsdnet", "kt_start_epoch": 1, "ramp_epochs": 2, "w_decay_every": 1},
+                 "CE-short": {"training": {"epochs": 2, "batch_size": 2, "eval_last_k": 2}},
+                 "GSD-Net-short": {"kt_start_epoch": 1, "ramp_epochs": 1,
+                                   "training": {"epochs": 2, "batch_size": 2, "eval_last_k": 2}}},
     "experiments": {"table4": {"datasets": ["synthetic"], "settings": ["S_R"], "variants": ["CE", "GSD-Net"],
                                "compare_against": ["GSD-Net"]}},
     "tau_search": {"dataset": "synthetic", "setting": "S_R", "variant": "GSD-Net", "taus": [0.0, 0.1]},
+    "noise_sweep": {"values": [[1, 2], [4, 6]]},
+    "qualitative": {"n_images": 2, "setting": "S_R"},
 }
+#: Tables and figures of the report axes (Table 9, Fig. 9-11, boundary metrics, qualitative panel).
+REPORT_AXIS_TABLES = ("table9.md", "table4_boundary.md", "noise_sweep.md")
+REPORT_AXIS_FIGURES = ("tau_search.pdf", "tau_sensitivity.png", "tau_sensitivity.pdf", "noise_sweep.png",
+                       "noise_sweep.pdf", "qualitative_synthetic.png", "qualitative_synthetic.pdf")
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,16 +49,23 @@ def test_tiny_workflow_report_and_table_rebuild(tmp_path: Path) -> None:
     for name in ("table3.md", "table4.md", "table4_paired.md", "table10.md", "tau_search.md",
                  "reproduction_summary.md"):
         assert (results / "tables" / name).stat().st_size > 100, name
-    for name in ("noise_examples.png", "tau_search.png"):
+    for name in REPORT_AXIS_TABLES:
+        assert (results / "tables" / name).stat().st_size > 100, name
+    for name in ("noise_examples.png", "tau_search.png", *REPORT_AXIS_FIGURES):
         assert (results / "figures" / name).stat().st_size > 5_000, name
+    assert "clean 12.5%" in (results / "tables" / "table9.md").read_text()
     assert "Ours" in (results / "tables" / "table4.md").read_text()
 
     runs = sorted((results / "runs").rglob("*.*")) + sorted((results / "tau_search").rglob("*.*"))
     mtimes = {path: path.stat().st_mtime_ns for path in runs}
     shutil.rmtree(results / "tables")
+    for name in REPORT_AXIS_FIGURES:
+        (results / "figures" / name).unlink()
     rebuilt = snakemake(tmp_path, "tables", "--cores", "1")
     assert rebuilt.returncode == 0, rebuilt.stderr[-4000:]
     assert (results / "tables" / "table4.md").exists()
+    assert all((results / "tables" / name).exists() for name in REPORT_AXIS_TABLES)
+    assert all((results / "figures" / name).exists() for name in REPORT_AXIS_FIGURES)
     assert {path: path.stat().st_mtime_ns for path in runs} == mtimes, "rebuilding tables touched a training output"
     assert "rule train:" not in rebuilt.stdout + rebuilt.stderr
 
@@ -57,5 +73,7 @@ def test_tiny_workflow_report_and_table_rebuild(tmp_path: Path) -> None:
     reported = snakemake(tmp_path, "--report", str(report))
     assert reported.returncode == 0, reported.stderr[-4000:]
     html = report.read_text(errors="replace")
-    for name in ("table3.csv", "table4.csv", "noise_examples.png", "tau_search.png"):
+    for name in ("table3.csv", "table4.csv", "noise_examples.png", "tau_search.png", "table9.csv",
+                 "table4_boundary.csv", "noise_sweep.csv", "noise_sweep.png", "tau_sensitivity.png",
+                 "qualitative_synthetic.png", "table10.csv", "table4_paired.csv", "reproduction_summary.csv"):
         assert name in html, name

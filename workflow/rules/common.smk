@@ -4,6 +4,7 @@ from common.workflow_config import (
     ANNOTATION_RATIO_TABLE,
     MULTI_RATER_TABLE,
     active_datasets,
+    active_section,
     add_derived_entries,
     annotation_ratio_cells,
     check_config,
@@ -82,7 +83,7 @@ def summary_outputs():
 
 
 def tau_search_outputs():
-    if "tau_search" not in config:
+    if not active_section(config, "tau_search"):
         return []
     figures = expand("results/figures/{figure}.{ext}", figure=["tau_search", "tau_sensitivity"], ext=FIGURE_FORMATS)
     return figures + expand("results/tables/tau_search.{fmt}", fmt=FORMATS)
@@ -92,7 +93,7 @@ def report_axis_outputs():
     outputs = []
     if ANNOTATION_RATIO_TABLE in config["experiments"]:
         outputs += expand("results/tables/table9.{fmt}", fmt=FORMATS)
-    if "noise_sweep" in config:
+    if active_section(config, "noise_sweep"):
         outputs += expand("results/figures/noise_sweep.{ext}", ext=FIGURE_FORMATS)
         outputs += expand("results/tables/noise_sweep.{fmt}", fmt=FORMATS)
     outputs += expand(
@@ -124,7 +125,7 @@ def noise_resolution_of(wildcards):
 
 
 def noise_sweep_inputs():
-    sweep = config.get("noise_sweep")
+    sweep = active_section(config, "noise_sweep")
     if not sweep:
         return {"runs": [], "noise": []}
     noise = [f"results/noise/{sweep['dataset']}/{setting}/summary.json" for _, setting in noise_sweep_points(config)]
@@ -181,7 +182,7 @@ def boundary_inputs(wildcards):
 
 
 def tau_search_epochs():
-    search = config.get("tau_search")
+    search = active_section(config, "tau_search")
     if not search:
         return []
     return [
@@ -195,7 +196,7 @@ def tau_search_summaries():
 
 
 def tau_search_noise_summary():
-    search = config.get("tau_search")
+    search = active_section(config, "tau_search")
     return [f"results/noise/{search['dataset']}/{search['setting']}/summary.json"] if search else []
 
 

@@ -12,7 +12,7 @@ def main(smk) -> None:
     datasets = {run_dir.parent.parent.parent.name for run_dir in run_dirs}
     write_table6(
         run_dirs,
-        variants=experiment["variants"],
+        variants=[*experiment["variants"], *experiment.get("sampled_variants", [])],
         paper_rows=experiment.get("paper_rows", {}),
         setting_specs=smk.params.setting_specs,
         paper_columns={dataset: multi_rater_paper_column(dataset) for dataset in datasets},
