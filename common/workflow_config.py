@@ -32,6 +32,12 @@ def active_datasets(config: dict[str, Any]) -> list[str]:
     ]
 
 
+def paper_data_sets(config: dict[str, Any]) -> dict[str, str | None]:
+    """Active data set -> the paper data set its tables show for reference (``paper_data_set``; None: unset, the
+    tables map the data set's name)."""
+    return {dataset: config["datasets"][dataset].get("paper_data_set") for dataset in active_datasets(config)}
+
+
 def noise_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     """Every (data set, noise setting) pair of the active data sets."""
     return [

@@ -22,7 +22,7 @@ from common.atomic import write_csv
 from common.errors import InputError
 from common.npz import read_npz
 from evaluation.metrics import dice_per_image
-from evaluation.paper import paper_value
+from evaluation.paper import compared_data_set, dataset_label, paper_value, reference_caption
 from evaluation.runs import load_run
 from evaluation.tables import MISSING, comparison_columns, render_table, write_table
 
@@ -60,11 +60,12 @@ def _rater_means(summary: Mapping[str, Any], path: Path) -> dict[str, tuple[floa
 
 def build_table6(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[str], paper_rows: Mapping[str, str],
                  setting_specs: Mapping[str, Mapping[str, Any]],
-                 paper_columns: Mapping[str, str | None]) -> pd.DataFrame:
+                 paper_data_sets: Mapping[str, str | None]) -> pd.DataFrame:
     """Table 6 as formatted strings: one row per (variant, label source), in ``variants`` then settings order.
 
-    ``paper_columns`` maps each data set to the paper's column prefix ("LIDC", "MMIS") or None. Per data set and
-    rater (A1..AR, then the mean): ours (mean over seeds ± mean last-K std), the paper's value, the difference.
+    ``paper_data_sets`` maps a data set to its config ``paper_data_set`` (or None); the paper's column prefix
+    ("LIDC", "MMIS") is that, else :func:`multi_rater_paper_column` of the name. Per data set and rater (A1..AR,
+    then the mean): ours (mean over seeds ± mean last-K std), the paper's value, the difference.
     """
     records: dict[tuple[str, str, str], list[dict[str, tuple[float, float]]]] = {}
     labels: dict[tuple[str, str], str] = {}
@@ -91,24 +92,26 @@ def build_table6(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[
             for dataset in datasets:
                 runs = records.get((variant, setting, dataset), [])
                 metrics = list(runs[0]) if runs else []
+                column = compared_data_set(dataset, paper_data_sets, multi_rater_paper_column)
+                label = dataset_label(dataset, paper_data_sets)
                 for metric in metrics:
                     ours_mean = float(np.mean([run[metric][0] for run in runs]))
                     ours_std = float(np.mean([run[metric][1] for run in runs]))
-                    column = paper_columns.get(dataset)
                     paper = paper_value("6", paper_row, f"{column} Dice_{metric}") if paper_row and column else None
                     cells = comparison_columns(ours_mean, ours_std, *(paper if paper else (None, None)))
                     for name, cell in cells.items():
-                        row[f"{dataset} Dice_{metric} {name}"] = cell
-                row[f"{dataset} seeds"] = f"n={len(runs)}"
+                        row[f"{label} Dice_{metric} {name}"] = cell
+                row[f"{label} seeds"] = f"n={len(runs)}"
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def write_table6(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[str], paper_rows: Mapping[str, str],
-                 setting_specs: Mapping[str, Mapping[str, Any]], paper_columns: Mapping[str, str | None],
+                 setting_specs: Mapping[str, Mapping[str, Any]], paper_data_sets: Mapping[str, str | None],
                  paths: Mapping[str, str | os.PathLike[str]]) -> pd.DataFrame:
-    """Render Table 6 to md, csv and tex; the caption says what the runs were."""
-    table = build_table6(run_dirs, variants, paper_rows, setting_specs, paper_columns)
+    """Render Table 6 to md, csv and tex; the caption says what the runs were (``paper_data_sets``: as
+    :func:`build_table6`)."""
+    table = build_table6(run_dirs, variants, paper_rows, setting_specs, paper_data_sets)
     summaries = [load_run(run_dir) for run_dir in run_dirs]
     epochs = sorted({str(summary.get("config", {}).get("epochs", "?")) for summary in summaries})
     devices = sorted({str(summary.get("device", "?")) for summary in summaries})
@@ -121,6 +124,7 @@ def write_table6(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[
         f"evaluated epochs, averaged over seeds; diff = ours - paper (Dice points). {len(summaries)} runs; seeds "
         f"{', '.join(map(str, seeds))}; epochs {', '.join(epochs)}; device {', '.join(devices)}; an empty "
         f"prediction on an empty mask scores {' / '.join('1' if rule == 'one' else '0' for rule in empty_rules)}."
+        + reference_caption(sorted({str(summary["dataset"]) for summary in summaries}), paper_data_sets)
     )
     write_table(render_table(table, TABLE6_TITLE, caption), paths)
     return table

@@ -28,12 +28,20 @@ Naming scheme per table:
 - Table 10 (cost): rows = methods under Table 4's names (printed there as "CE", "GCE", "RCE", "Jocor",
   "SP-guide", "T-loss"); columns ``Training time Kvasir (min)``, ``Training time Shenzhen (min)``,
   ``Training time BU_SUC (min)``, ``Max GPU memory (GB)``, ``Inference (ms/img)``. Not Dice; no std.
+
+Which paper data set a data set of ours is compared with: its config key ``paper_data_set`` if set, else the
+table's name mapping (:func:`compared_data_set`). A paper value reached through ``paper_data_set`` (a generated
+stand-in's) is a reference, not a reproduction check: the data set is labelled ``synthetic [Kvasir reference]``
+in the table (:func:`dataset_label`), and the reproduction summary leaves such cells out
+(:func:`is_reference_label`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -45,6 +53,12 @@ PAPER_NUMBERS_CSV = Path(__file__).with_name("paper_numbers.csv")
 
 #: Tables whose values are Dice scores in points.
 DICE_TABLES = ("3", "4", "5", "6", "7", "8", "9")
+
+#: The paper's data sets as named in the CSV's columns: the values of config key ``datasets.<d>.paper_data_set``.
+PAPER_DATA_SETS = ("Kvasir", "Shenzhen", "BU_SUC", "BraTS2020", "LIDC", "MMIS")
+
+#: A data set label marked as a stand-in's reference (:func:`dataset_label`), found anywhere in a header or cell.
+_REFERENCE_LABEL = re.compile(r"\[(?:" + "|".join(PAPER_DATA_SETS) + r") reference\]")
 
 
 def load_paper_numbers(path: str | Path = PAPER_NUMBERS_CSV) -> pd.DataFrame:
@@ -79,3 +93,34 @@ def paper_value(table: str | int, row: str, column: str) -> tuple[float, float |
         return None
     mean, std = float(hit["mean"].iloc[0]), float(hit["std"].iloc[0])
     return mean, None if math.isnan(std) else std
+
+
+def compared_data_set(dataset: str, paper_data_sets: Mapping[str, str | None],
+                      by_name: Callable[[str], str | None]) -> str | None:
+    """The paper data set ``dataset`` is compared with: its ``paper_data_set`` (config) if set, else
+    ``by_name(dataset)`` (the table's name mapping), else None."""
+    return paper_data_sets.get(dataset) or by_name(dataset)
+
+
+def dataset_label(dataset: str, paper_data_sets: Mapping[str, str | None]) -> str:
+    """``dataset`` as tables name it: ``synthetic [Kvasir reference]`` where its paper values come from its
+    ``paper_data_set``, else the name itself."""
+    reference = paper_data_sets.get(dataset)
+    return f"{dataset} [{reference} reference]" if reference else dataset
+
+
+def is_reference_label(text: str) -> bool:
+    """Whether a table header or cell carries a stand-in's reference label (:func:`dataset_label`)."""
+    return bool(_REFERENCE_LABEL.search(text))
+
+
+def reference_caption(datasets: Iterable[str], paper_data_sets: Mapping[str, str | None]) -> str:
+    """A caption sentence on the stand-ins among ``datasets``, with a leading space to append to a caption; empty
+    when there are none."""
+    stand_ins = [f"{dataset} for {paper_data_sets[dataset]}" for dataset in dict.fromkeys(datasets)
+                 if paper_data_sets.get(dataset)]
+    if not stand_ins:
+        return ""
+    return (f" Stand-ins, marked [X reference]: {', '.join(stand_ins)}. Their paper values are X's published "
+            "numbers, shown for reference only: their diff is not a reproduction check, and the reproduction "
+            "summary does not count it.")

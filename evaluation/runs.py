@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError
-from evaluation.paper import load_paper_numbers, paper_value
+from evaluation.paper import compared_data_set, dataset_label, load_paper_numbers, paper_value, reference_caption
 from evaluation.table3 import json_number, read_json
 from evaluation.tables import MISSING, comparison_columns, paper_setting, setting_sort_key
 
@@ -82,7 +82,8 @@ def _paper_column_order(table_id: str | int) -> list[str]:
 
 
 def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Mapping[str, str | None],
-                       column_of: Callable[[str, str], str | None]) -> pd.DataFrame:
+                       column_of: Callable[[str, str], str | None],
+                       dataset_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """A method-comparison table of formatted strings from :func:`aggregate_runs` output.
 
     Rows are the variants of ``row_labels`` in its order (variants not in it are left out); ``row_labels`` maps
@@ -90,7 +91,7 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
     (dataset, setting) present, ordered by the paper column ``column_of(dataset, setting)`` (None: no paper
     column; such groups come last, alphabetically): ``"{dataset} {setting} ours"`` (mean over seeds ± the runs'
     mean last-K std), ``... paper``, ``... diff``, and ``... seeds`` (mean ± sample std over seeds,
-    :func:`seed_cell`).
+    :func:`seed_cell`); ``dataset_labels`` names a data set in the headers (default: its name).
     """
     selected = frame[frame["variant"].isin(list(row_labels))]
     paper_order = _paper_column_order(table_id)
@@ -112,7 +113,7 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
             paper_mean, paper_std = paper if paper else (None, None)
             ours_mean = float(runs["dice_mean"].mean()) if len(runs) else None
             ours_std = float(runs["dice_std"].mean()) if len(runs) else None
-            label = f"{dataset} {setting}"
+            label = f"{(dataset_labels or {}).get(dataset, dataset)} {setting}"
             for name, cell in comparison_columns(ours_mean, ours_std, paper_mean, paper_std).items():
                 record[f"{label} {name}"] = cell
             record[f"{label} seeds"] = seed_cell(runs)
@@ -139,12 +140,13 @@ METHOD_TABLE_TITLES = {
 }
 
 
-def paper_method_column(table_id: str, dataset: str, setting: str) -> str | None:
+def paper_method_column(table_id: str, dataset: str, setting: str, paper_data_set: str | None = None) -> str | None:
     """The paper's column for (dataset, setting): ``"Kvasir S_R"`` in Tables 4 and 8, ``"S_R"`` in Table 7, and in
-    Table 5 (BraTS2020 only) ``"S_R"`` for the 3D setting ``S_R_3D`` (likewise S_E_3D, S_DE_3D)."""
+    Table 5 (BraTS2020 only) ``"S_R"`` for the 3D setting ``S_R_3D`` (likewise S_E_3D, S_DE_3D). The paper data set
+    is ``paper_data_set`` (the config's) if given, else the one the name maps to."""
     from evaluation.table3 import paper_column
 
-    dataset_column = paper_column(dataset)
+    dataset_column = paper_data_set or paper_column(dataset)
     if dataset_column is None:
         return None
     if str(table_id) == "5":
@@ -153,19 +155,24 @@ def paper_method_column(table_id: str, dataset: str, setting: str) -> str | None
 
 
 def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, variants: Sequence[str],
-                       paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]]) -> pd.DataFrame:
+                       paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]],
+                       paper_data_sets: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """Render table ``table`` (``"table4"``, ``"table5"``, ``"table7"``, ``"table8"``) from its runs to md, csv and
-    tex.
+    tex; ``paper_data_sets``: data set -> its config ``paper_data_set`` (or None).
 
     The caption says what the numbers aggregate: the runs' count, data sets, settings, seeds, epochs and device.
     """
     from evaluation.tables import render_table, write_table
 
     table_id = table.removeprefix("table")
+    references = paper_data_sets or {}
     frame = aggregate_runs(run_dirs)
+    datasets = sorted(set(frame["dataset"]))
     row_labels = {variant: paper_rows.get(variant) for variant in variants}
-    rendered = build_method_table(frame, table_id, row_labels,
-                                  lambda dataset, setting: paper_method_column(table_id, dataset, setting))
+    rendered = build_method_table(
+        frame, table_id, row_labels,
+        lambda dataset, setting: paper_method_column(table_id, dataset, setting, references.get(dataset)),
+        {dataset: dataset_label(dataset, references) for dataset in datasets})
     summaries = [load_run(run_dir) for run_dir in run_dirs]
     epochs = sorted({str(summary.get("config", {}).get("epochs", "?")) for summary in summaries})
     devices = sorted({str(summary.get("device", "?")) for summary in summaries})
@@ -173,9 +180,9 @@ def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, v
         f"Ours: mean ± population std of the test Dice over the last evaluated epochs of each run, averaged over "
         f"seeds (the paper's protocol); seeds: mean ± sample std over seeds; paper: the published value; diff: "
         f"ours - paper (Dice points). Aggregates {len(summaries)} runs: "
-        f"data sets {', '.join(sorted(set(frame['dataset'])))}; settings {', '.join(sorted(set(frame['setting'])))}; "
+        f"data sets {', '.join(datasets)}; settings {', '.join(sorted(set(frame['setting'])))}; "
         f"seeds {', '.join(str(seed) for seed in sorted(set(frame['seed'])))}; epochs {', '.join(epochs)}; "
-        f"device {', '.join(devices)}."
+        f"device {', '.join(devices)}.{reference_caption(datasets, references)}"
     )
     write_table(render_table(rendered, METHOD_TABLE_TITLES.get(table_id, table), caption), paths)
     return rendered
@@ -188,16 +195,19 @@ def _cost_cell(values: Sequence[float | None], digits: int) -> str:
 
 
 def write_cost_table(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[str],
-                     paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]]) -> pd.DataFrame:
+                     paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]],
+                     paper_data_sets: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """Table 10 from the runs behind Table 4: training time per data set, peak GPU memory, inference time.
 
     Ours is the mean over the runs of each (variant, data set) (over settings and seeds); the paper's values were
     measured on one RTX 4090 at 256x256 for 100 epochs, so the comparison is of proportions between methods, not
-    of absolute times. The caption names the hardware the runs recorded.
+    of absolute times. The caption names the hardware the runs recorded. ``paper_data_sets``: data set -> its
+    config ``paper_data_set`` (or None).
     """
     from evaluation.table3 import paper_column
     from evaluation.tables import render_table, write_table
 
+    references = paper_data_sets or {}
     summaries = [load_run(run_dir) for run_dir in run_dirs]
     datasets = sorted({str(summary["dataset"]) for summary in summaries})
     records = []
@@ -207,10 +217,11 @@ def write_cost_table(run_dirs: Sequence[str | os.PathLike[str]], variants: Seque
         record: dict[str, str] = {"Variant": variant, "Paper row": paper_row or MISSING}
         for dataset in datasets:
             minutes = [summary["train_seconds_total"] / 60 for summary in runs if summary["dataset"] == dataset]
-            column = f"Training time {paper_column(dataset)} (min)" if paper_column(dataset) else None
-            paper = paper_value("10", paper_row, column) if paper_row and column else None
-            record[f"{dataset} training (min) ours"] = _cost_cell(minutes, 2)
-            record[f"{dataset} training (min) paper"] = f"{paper[0]:.2f}" if paper else MISSING
+            compared = compared_data_set(dataset, references, paper_column)
+            paper = paper_value("10", paper_row, f"Training time {compared} (min)") if paper_row and compared else None
+            label = dataset_label(dataset, references)
+            record[f"{label} training (min) ours"] = _cost_cell(minutes, 2)
+            record[f"{label} training (min) paper"] = f"{paper[0]:.2f}" if paper else MISSING
         for label, key, column, digits in (("GPU memory (GB)", "peak_gpu_memory_gb", "Max GPU memory (GB)", 2),
                                            ("inference (ms/img)", "inference_ms_per_image", "Inference (ms/img)", 2)):
             paper = paper_value("10", paper_row, column) if paper_row else None
@@ -223,6 +234,7 @@ def write_cost_table(run_dirs: Sequence[str | os.PathLike[str]], variants: Seque
         f"Ours: mean over {len(summaries)} runs (settings and seeds) on {', '.join(devices)}, {', '.join(epochs)} "
         "epochs; training time is the sum of the epochs' training seconds, inference the forward pass and fusion "
         "per test image. Paper: one RTX 4090, 256x256, 100 epochs. Compare proportions between methods."
+        + reference_caption(datasets, references)
     )
     write_table(render_table(pd.DataFrame(records), "Table 10: training and inference cost", caption), paths)
     return pd.DataFrame(records)

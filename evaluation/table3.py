@@ -5,9 +5,11 @@ Each input is ``results/noise/{dataset}/{setting}/summary.json`` (docs/architect
 The dataset is the summary's ``dataset`` field when present, else the path's dataset folder; the setting is the
 summary's ``setting`` field, else the path's setting folder.
 
-Paper column mapping (:data:`PAPER_DATASET_COLUMNS`): the suite's dataset name, lower-cased, to Table 3's
-column. A dataset whose ``results/prepared/{dataset}/metadata.json`` says ``synthetic: true`` gets no paper
-value and is labelled "synthetic (generated)", whatever its name; an unmapped real dataset shows "—".
+Paper column: the data set's ``paper_data_set`` (config) if given, shown for reference and labelled so
+(``evaluation.paper.dataset_label``); else :data:`PAPER_DATASET_COLUMNS`, the suite's dataset name, lower-cased,
+to Table 3's column. A dataset whose ``results/prepared/{dataset}/metadata.json`` says ``synthetic: true`` is
+labelled "synthetic (generated)" and, without a ``paper_data_set``, gets no paper value whatever its name; an
+unmapped real dataset shows "—".
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from common.errors import InputError
-from evaluation.paper import paper_value
+from evaluation.paper import compared_data_set, dataset_label, paper_value, reference_caption
 from evaluation.tables import MISSING, comparison_columns, paper_setting, render_table, setting_sort_key, write_table
 
 #: The suite's dataset names (lower case) -> Table 3's columns.
@@ -31,6 +33,7 @@ PAPER_DATASET_COLUMNS = {
     "kvasir-seg": "Kvasir",
     "shenzhen": "Shenzhen",
     "bu_suc": "BU_SUC",
+    "busuc": "BU_SUC",
     "bus-uc": "BU_SUC",
     "brats2020": "BraTS2020",
     "brats": "BraTS2020",
@@ -80,16 +83,22 @@ def paper_column(dataset: str) -> str | None:
     return PAPER_DATASET_COLUMNS.get(dataset.lower())
 
 
-def _dataset_sort_key(dataset: str) -> tuple[int, str]:
-    """Paper datasets in the paper's order first, then others alphabetically."""
-    column = paper_column(dataset)
-    return (_PAPER_ORDER.index(column), dataset) if column else (len(_PAPER_ORDER), dataset)
+def _dataset_sort_key(dataset: str, paper_data_sets: Mapping[str, str | None]) -> tuple[int, str]:
+    """Datasets compared with a Table 3 column in the paper's order first, then others alphabetically."""
+    column = compared_data_set(dataset, paper_data_sets, paper_column)
+    return (_PAPER_ORDER.index(column), dataset) if column in _PAPER_ORDER else (len(_PAPER_ORDER), dataset)
 
 
-def _table3_row(summary_path: Path, prepared_root: Path | None) -> dict[str, Any]:
+def summary_dataset(summary: dict[str, Any], summary_path: Path) -> str:
+    """A noise summary's data set: its ``dataset`` field, else the path's data set folder."""
+    return str(summary.get("dataset") or summary_path.parent.parent.name)
+
+
+def _table3_row(summary_path: Path, prepared_root: Path | None,
+                paper_data_sets: Mapping[str, str | None]) -> dict[str, Any]:
     """One row (raw values) from one noise summary."""
     summary = read_json(summary_path)
-    dataset = str(summary.get("dataset") or summary_path.parent.parent.name)
+    dataset = summary_dataset(summary, summary_path)
     setting = str(summary.get("setting") or summary_path.parent.name)
     dice_mean = json_number(summary, "dice_mean", summary_path)
     dice_std = json_number(summary, "dice_std", summary_path)
@@ -97,7 +106,8 @@ def _table3_row(summary_path: Path, prepared_root: Path | None) -> dict[str, Any
         raise InputError(f"{summary_path}: 'dice_mean' must be a fraction in [0, 1], found {dice_mean}")
     root = prepared_root if prepared_root is not None else summary_path.parents[3] / "prepared"
     synthetic = _is_synthetic(Path(root) / dataset / "metadata.json")
-    column = None if synthetic else paper_column(dataset)
+    comparable = not synthetic or bool(paper_data_sets.get(dataset))  # generated: only through paper_data_set
+    column = compared_data_set(dataset, paper_data_sets, paper_column) if comparable else None
     paper = paper_value(3, paper_setting(setting), column) if column else None
     return {
         "dataset": dataset, "setting": setting, "dice_mean": 100.0 * dice_mean, "dice_std": 100.0 * dice_std,
@@ -108,21 +118,25 @@ def _table3_row(summary_path: Path, prepared_root: Path | None) -> dict[str, Any
 
 
 def build_table3(noise_summaries: Sequence[str | os.PathLike[str]],
-                 prepared_root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+                 prepared_root: str | os.PathLike[str] | None = None,
+                 paper_data_sets: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """Table 3 as formatted strings: one row per (dataset, setting), paper datasets and settings in paper order.
 
     ``prepared_root`` is the folder holding ``{dataset}/metadata.json``; by default ``results/prepared`` beside
-    ``results/noise`` (the summary's ``../../../prepared``).
+    ``results/noise`` (the summary's ``../../../prepared``). ``paper_data_sets``: data set -> its config
+    ``paper_data_set`` (or None).
     """
     root = Path(prepared_root) if prepared_root is not None else None
-    rows = [_table3_row(Path(path), root) for path in noise_summaries]
-    rows.sort(key=lambda row: (_dataset_sort_key(row["dataset"]), setting_sort_key(row["setting"])))
+    references = paper_data_sets or {}
+    rows = [_table3_row(Path(path), root, references) for path in noise_summaries]
+    rows.sort(key=lambda row: (_dataset_sort_key(row["dataset"], references), setting_sort_key(row["setting"])))
     records = []
     for row in rows:
         paper_mean, paper_std = row["paper"] if row["paper"] else (None, None)
         cells = comparison_columns(row["dice_mean"], row["dice_std"], paper_mean, paper_std)
+        label = dataset_label(row["dataset"], references)
         records.append({
-            "Dataset": f"{row['dataset']} ({SYNTHETIC_LABEL})" if row["synthetic"] else row["dataset"],
+            "Dataset": f"{label} ({SYNTHETIC_LABEL})" if row["synthetic"] else label,
             "Setting": row["setting"],
             "Dice noisy vs clean (%)": cells["ours"],
             "Paper": cells["paper"],
@@ -137,7 +151,11 @@ def build_table3(noise_summaries: Sequence[str | os.PathLike[str]],
 
 def write_table3(noise_summaries: Sequence[str | os.PathLike[str]], out_md: str | os.PathLike[str],
                  out_csv: str | os.PathLike[str], out_tex: str | os.PathLike[str],
-                 prepared_root: str | os.PathLike[str] | None = None) -> None:
+                 prepared_root: str | os.PathLike[str] | None = None,
+                 paper_data_sets: Mapping[str, str | None] | None = None) -> None:
     """Build Table 3 and write its Markdown, CSV and LaTeX renderings atomically."""
-    frame = build_table3(noise_summaries, prepared_root)
-    write_table(render_table(frame, TABLE3_TITLE, TABLE3_CAPTION), {"md": out_md, "csv": out_csv, "tex": out_tex})
+    references = paper_data_sets or {}
+    frame = build_table3(noise_summaries, prepared_root, references)
+    datasets = [summary_dataset(read_json(Path(path)), Path(path)) for path in noise_summaries]
+    caption = TABLE3_CAPTION + reference_caption(datasets, references)
+    write_table(render_table(frame, TABLE3_TITLE, caption), {"md": out_md, "csv": out_csv, "tex": out_tex})

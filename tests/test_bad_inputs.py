@@ -330,6 +330,9 @@ CONFIG_CASES = [
                  id="method-option-type"),
     pytest.param(set_key("datasets.synthetic.adapter", "synthetc"),
                  "config key datasets.synthetic.adapter: 'synthetc' is not one of", id="unknown-adapter"),
+    pytest.param(set_key("datasets.synthetic.paper_data_set", "Kvasir-SEG"),
+                 "config key datasets.synthetic.paper_data_set: 'Kvasir-SEG' is not one of "
+                 "['Kvasir', 'Shenzhen', 'BU_SUC', 'BraTS2020', 'LIDC', 'MMIS']", id="unknown-paper-data-set"),
 ]
 
 

@@ -60,3 +60,40 @@ def test_cost_table_means_and_paper_values(tmp_path: Path) -> None:
     assert row["kvasir training (min) paper"] == "4.42"
     assert row["GPU memory (GB) ours"] == "—" and row["GPU memory (GB) paper"] == "1.67"
     assert row["inference (ms/img) ours"] == "4.00"
+
+
+def test_stand_in_shows_its_paper_data_set_as_a_reference(tmp_path: Path) -> None:
+    runs = [write_summary(tmp_path, "synthetic", "S_R", "GSD-Net", 0.70)]
+    paths = {fmt: tmp_path / f"table4.{fmt}" for fmt in ("md", "csv", "tex")}
+    row = write_method_table(runs, "table4", ["GSD-Net"], {"GSD-Net": "Ours"}, paths,
+                             paper_data_sets={"synthetic": "Kvasir"}).iloc[0]
+    assert row["synthetic [Kvasir reference] S_R ours"] == "70.00 ± 1.00"
+    assert row["synthetic [Kvasir reference] S_R paper"] == "80.04 ± 0.42"
+    assert row["synthetic [Kvasir reference] S_R diff"] == "-10.04"
+    assert "Stand-ins, marked [X reference]: synthetic for Kvasir." in paths["md"].read_text()
+    plain = write_method_table(runs, "table4", ["GSD-Net"], {"GSD-Net": "Ours"}, paths).iloc[0]
+    assert plain["synthetic S_R paper"] == "—" and plain["synthetic S_R diff"] == "—"
+    assert "reference" not in paths["md"].read_text()
+
+
+def test_table5_stand_in_compares_with_brats(tmp_path: Path) -> None:
+    assert paper_method_column("5", "synthetic3d", "S_E_3D", "BraTS2020") == "S_E"
+    assert paper_method_column("5", "synthetic3d", "S_E_3D") is None
+    assert paper_method_column("4", "synthetic", "S_R", "Kvasir") == "Kvasir S_R"
+    runs = [write_summary(tmp_path, "synthetic3d", "S_R_3D", "CE", 0.75)]
+    paths = {fmt: tmp_path / f"table5.{fmt}" for fmt in ("md", "csv", "tex")}
+    row = write_method_table(runs, "table5", ["CE"], {"CE": "CE Loss"}, paths,
+                             paper_data_sets={"synthetic3d": "BraTS2020"}).iloc[0]
+    assert row["synthetic3d [BraTS2020 reference] S_R_3D paper"] == "69.16 ± 1.02"
+    assert row["synthetic3d [BraTS2020 reference] S_R_3D diff"] == "+5.84"
+
+
+def test_cost_table_stand_in_column(tmp_path: Path) -> None:
+    folder = write_summary(tmp_path, "synthetic", "S_R", "CE", 0.7)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary.update(train_seconds_total=60.0, peak_gpu_memory_gb=None, inference_ms_per_image=4.0)
+    (folder / "summary.json").write_text(json.dumps(summary))
+    paths = {fmt: tmp_path / f"table10.{fmt}" for fmt in ("md", "csv", "tex")}
+    row = write_cost_table([folder], ["CE"], {"CE": "CE Loss"}, paths, paper_data_sets={"synthetic": "Kvasir"}).iloc[0]
+    assert row["synthetic [Kvasir reference] training (min) paper"] == "4.42"
+    assert write_cost_table([folder], ["CE"], {"CE": "CE Loss"}, paths).iloc[0]["synthetic training (min) paper"] == "—"

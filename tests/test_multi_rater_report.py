@@ -47,7 +47,7 @@ def test_table6_puts_each_rater_beside_the_paper(tmp_path: Path) -> None:
             _run(tmp_path, "lidc", "A1", "CE", 0, [0.90, 0.80, 0.80, 0.80])]
     paths = {fmt: tmp_path / f"table6.{fmt}" for fmt in ("md", "csv", "tex")}
     table = write_table6(runs, ["CE", "GSD-Net"], {"CE": "CE Loss", "GSD-Net": "Ours"}, SETTINGS,
-                         {"lidc": "LIDC"}, paths)
+                         {"lidc": None}, paths)   # the name maps to the paper's LIDC columns
     ours = table.set_index("Paper row")
     assert list(ours.index) == ["CE Loss A1", "Ours Sample 100"]
     assert ours.loc["Ours Sample 100", "lidc Dice_A1 ours"] == "87.00 ± 0.20"   # mean of 0.88 and 0.86
@@ -66,6 +66,16 @@ def test_table6_without_a_paper_column_shows_no_paper_value(tmp_path: Path) -> N
     table = write_table6(runs, ["CE"], {"CE": "CE Loss"}, SETTINGS, {"synthetic_raters": None}, paths)
     assert table.loc[0, "synthetic_raters Dice_A2 ours"] == "60.00 ± 0.20"
     assert table.loc[0, "synthetic_raters Dice_A2 paper"] == "—"
+
+
+def test_table6_stand_in_shows_its_paper_data_set_as_a_reference(tmp_path: Path) -> None:
+    runs = [_run(tmp_path, "synthetic_raters", "A1", "CE", 0, [0.90, 0.80, 0.80, 0.80])]
+    paths = {fmt: tmp_path / f"table6.{fmt}" for fmt in ("md", "csv", "tex")}
+    table = write_table6(runs, ["CE"], {"CE": "CE Loss"}, SETTINGS, {"synthetic_raters": "LIDC"}, paths)
+    assert table.loc[0, "synthetic_raters [LIDC reference] Dice_mean paper"] == "87.10 ± 0.23"
+    assert table.loc[0, "synthetic_raters [LIDC reference] Dice_mean diff"] == "-4.60"
+    assert table.loc[0, "synthetic_raters [LIDC reference] seeds"] == "n=1"
+    assert "synthetic_raters for LIDC" in paths["md"].read_text()
 
 
 def test_table6_rejects_a_run_without_rater_scores(tmp_path: Path) -> None:

@@ -1,8 +1,20 @@
 """The paper's numbers as data: known cells, completeness, and the paper's own cross-table repetitions."""
 
-import pytest
+from pathlib import Path
 
-from evaluation.paper import DICE_TABLES, load_paper_numbers, paper_value
+import pytest
+import yaml
+
+from evaluation.paper import (
+    DICE_TABLES,
+    PAPER_DATA_SETS,
+    compared_data_set,
+    dataset_label,
+    is_reference_label,
+    load_paper_numbers,
+    paper_value,
+    reference_caption,
+)
 
 SETTINGS = ("S_R", "S_E", "S_DE")
 TABLE4_COLUMNS = [f"{dataset} {setting}" for dataset in ("Kvasir", "Shenzhen", "BU_SUC") for setting in SETTINGS]
@@ -73,3 +85,27 @@ def test_table6_rater_mean_is_the_mean_of_the_raters() -> None:
             if abs(raters - means[f"{dataset} Dice_mean"]) > 0.015:
                 inconsistent.add((row, dataset))
     assert inconsistent == {("CE Loss Sample 25", "MMIS"), ("CE Loss Sample 50", "MMIS")}
+
+
+def test_paper_data_sets_are_the_csv_columns_and_the_schema_enum() -> None:
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow" / "schemas" /
+                             "config.schema.yaml").read_text())
+    entry = schema["properties"]["datasets"]["additionalProperties"]["properties"]["paper_data_set"]
+    assert tuple(entry["enum"]) == PAPER_DATA_SETS
+    columns = set(load_paper_numbers()["column"])
+    for name in PAPER_DATA_SETS:
+        assert any(column == name or column.startswith(f"{name} ") or f" {name} " in column for column in columns)
+
+
+def test_reference_labels_name_the_stand_in() -> None:
+    references = {"synthetic": "Kvasir", "kvasir": None}
+    assert compared_data_set("synthetic", references, lambda name: None) == "Kvasir"
+    assert compared_data_set("kvasir", references, lambda name: "Kvasir") == "Kvasir"
+    assert compared_data_set("toy", references, lambda name: None) is None
+    assert dataset_label("synthetic", references) == "synthetic [Kvasir reference]"
+    assert dataset_label("kvasir", references) == "kvasir"
+    assert is_reference_label("synthetic [Kvasir reference] S_R diff")
+    assert not is_reference_label("kvasir S_R diff") and not is_reference_label("reference")
+    assert "synthetic for Kvasir" in reference_caption(["synthetic", "kvasir"], references)
+    assert "not a reproduction check" in reference_caption(["synthetic"], references)
+    assert reference_caption(["kvasir", "toy"], references) == ""

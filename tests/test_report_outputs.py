@@ -69,6 +69,19 @@ def test_table9_compares_the_paper_variant_with_the_paper(tmp_path: Path) -> Non
         build_annotation_ratio_table(aggregate_runs(runs), [{**cells[0], "run_variant": "GSD-Net_frac50"}], "x")
 
 
+def test_table9_stand_in_shows_its_paper_data_set_as_a_reference(tmp_path: Path) -> None:
+    cells = [{"dataset": "synthetic", "variant": "GSD-Net", "column": "clean 100%", "setting": "clean",
+              "run_variant": "GSD-Net"}]
+    runs = [write_run(tmp_path, "synthetic", "clean", "GSD-Net", 0, 0.80, 0.01)]
+    out = paths(tmp_path, "table9")
+    table = write_annotation_ratio_table(runs, cells, "GSD-Net", out, paper_data_sets={"synthetic": "Kvasir"})
+    assert table.loc[0, "Data set"] == "synthetic [Kvasir reference]"
+    assert table.loc[0, "paper"] == "80.62 ± 1.39" and table.loc[0, "diff"] == "-0.62"
+    assert "synthetic for Kvasir" in out["md"].read_text()
+    plain = build_annotation_ratio_table(aggregate_runs(runs), cells, "GSD-Net")
+    assert plain.loc[0, "Data set"] == "synthetic" and plain.loc[0, "paper"] == "—"
+
+
 def write_noise_summary(root: Path, setting: str, dice: float, rate: float) -> Path:
     folder = root / "noise" / "toy" / setting
     folder.mkdir(parents=True)

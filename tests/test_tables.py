@@ -96,6 +96,24 @@ def test_build_table3_paper_values_for_real_data_only(tmp_path: Path) -> None:
     assert "synthetic (generated)" in out["tex"].read_text()
 
 
+def test_table3_shows_a_stand_ins_paper_data_set_as_a_reference(tmp_path: Path) -> None:
+    summaries = write_noise_results(tmp_path, "toy", True, 0.70) + write_noise_results(tmp_path, "kvasir", False,
+                                                                                          0.85)
+    table = build_table3(summaries, paper_data_sets={"toy": "Kvasir", "kvasir": None})
+    toy = table[table["Dataset"] == f"toy [Kvasir reference] ({SYNTHETIC_LABEL})"]
+    assert toy["Setting"].tolist() == ["S_R", "S_E", "S_DE"]
+    assert toy["Paper"].tolist() == ["84.97", "88.61", "76.14"]
+    assert toy.iloc[0]["Diff"] == "-13.97"  # 71.00 - 84.97: shown, labelled as a reference
+    assert table[table["Dataset"] == "kvasir"]["Paper"].tolist() == ["84.97", "88.61", "76.14"]
+    assert (build_table3(summaries, paper_data_sets={"toy": None})["Dataset"] == f"toy ({SYNTHETIC_LABEL})").sum() == 3
+    out = {key: tmp_path / "tables" / f"table3.{key}" for key in ("md", "csv", "tex")}
+    write_table3(summaries, out["md"], out["csv"], out["tex"], paper_data_sets={"toy": "Kvasir"})
+    markdown = out["md"].read_text()
+    assert "toy [Kvasir reference]" in markdown and "Stand-ins, marked [X reference]: toy for Kvasir." in markdown
+    write_table3(summaries, out["md"], out["csv"], out["tex"])
+    assert "reference" not in out["md"].read_text()
+
+
 def test_build_table3_missing_files_raise_input_error(tmp_path: Path) -> None:
     summaries = write_noise_results(tmp_path, "kvasir", False, 0.85)
     missing = tmp_path / "noise" / "kvasir" / "S_X" / "summary.json"
@@ -144,6 +162,8 @@ def test_aggregate_runs_and_method_table(tmp_path: Path) -> None:
     assert ours.loc["ce", "kvasir S_R paper"] == "66.86 ± 4.46"
     assert ours.loc["ce", "toy S_R paper"] == "—"
     assert ours.loc["extra", "kvasir S_E paper"] == "—"
+    labelled = build_method_table(frame, 4, {"ce": "CE Loss"}, column_of, {"toy": "toy [Kvasir reference]"})
+    assert "toy [Kvasir reference] S_R ours" in labelled.columns and "kvasir S_E ours" in labelled.columns
 
 
 def test_run_with_dice_in_points_is_rejected(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from common.workflow_config import (
     experiment_runs,
     method_options,
     noise_pairs,
+    paper_data_sets,
     run_tau,
     training_settings,
 )
@@ -160,3 +161,10 @@ def test_volume_working_size_and_table5_are_accepted_and_a_fourth_axis_is_named(
     assert training_settings(config, "synthetic3d", "GSD-Net")["backbone"] == "unet3d_small"
     config["datasets"]["synthetic3d"]["working_size"] = [16, 24, 24, 24]
     assert schema_error(config).startswith("datasets.synthetic3d.working_size")
+
+
+def test_paper_data_sets_of_the_active_data_sets() -> None:
+    config = default_config()
+    assert paper_data_sets(config) == {"synthetic": "Kvasir", "synthetic_raters": "LIDC", "synthetic3d": "BraTS2020"}
+    config["datasets"]["kvasir"]["path"] = "/data/kvasir"
+    assert paper_data_sets(config)["kvasir"] is None

@@ -16,11 +16,13 @@ from common.workflow_config import (
     noise_resolution,
     noise_sweep_points,
     noise_sweep_runs,
+    paper_data_sets,
     qualitative_datasets,
     run_tau,
     training_settings,
     validate_config,
 )
+from evaluation.run_description import RunDescription
 
 
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -38,6 +40,10 @@ wildcard_constraints:
     seed="[0-9]+",
     table="table4|table5|table7|table8",
     tau="[0-9]+(\\.[0-9]+)?",
+
+
+def run_description(wildcards, input):
+    return RunDescription(input)
 
 
 def dataset_entry(wildcards):

@@ -6,6 +6,8 @@ rule table3:
         md="results/tables/table3.md",
         csv=report("results/tables/table3.csv", caption="../report/table3.rst", category="Noise"),
         tex="results/tables/table3.tex",
+    params:
+        paper_data_sets=paper_data_sets(config),
     log:
         "results/logs/tables/table3.log",
     conda:
@@ -38,7 +40,9 @@ rule method_table:
         csv=report("results/tables/{table}.csv", caption="../report/method_table.rst", category="Methods"),
         tex="results/tables/{table}.tex",
     params:
+        runs=run_description,
         experiment=lambda wildcards: config["experiments"][wildcards.table],
+        paper_data_sets=paper_data_sets(config),
     log:
         "results/logs/tables/{table}.log",
     conda:
@@ -63,6 +67,7 @@ rule tau_search_report:
         csv="results/tables/tau_search.csv",
         tex="results/tables/tau_search.tex",
     params:
+        runs=run_description,
         search=config.get("tau_search", {}),
     log:
         "results/logs/tables/tau_search.log",
@@ -77,9 +82,10 @@ rule paired_table:
         table_per_image,
     output:
         md="results/tables/{table}_paired.md",
-        csv=report("results/tables/{table}_paired.csv", caption="../report/paired_table.rst", category="Statistics"),
+        csv=report("results/tables/{table}_paired.csv", caption="../report/paired_table.rst", category="Comparisons"),
         tex="results/tables/{table}_paired.tex",
     params:
+        runs=run_description,
         references=lambda wildcards: config["experiments"][wildcards.table].get("compare_against", []),
     log:
         "results/logs/tables/{table}_paired.log",
@@ -97,7 +103,9 @@ rule cost_table:
         csv=report("results/tables/table10.csv", caption="../report/cost_table.rst", category="Methods"),
         tex="results/tables/table10.tex",
     params:
+        runs=run_description,
         experiment=config["experiments"].get("table4", {}),
+        paper_data_sets=paper_data_sets(config),
     log:
         "results/logs/tables/table10.log",
     conda:
@@ -130,11 +138,13 @@ rule table6:
         csv=report("results/tables/table6.csv", caption="../report/table6.rst", category="Multi-rater"),
         tex="results/tables/table6.tex",
     params:
+        runs=run_description,
         experiment=config["experiments"].get(MULTI_RATER_TABLE, {}),
         setting_specs=lambda wildcards: {
             setting: config["noise_settings"][setting]
             for setting in config["experiments"][MULTI_RATER_TABLE]["settings"]
         },
+        paper_data_sets=paper_data_sets(config),
     log:
         "results/logs/tables/table6.log",
     conda:
@@ -167,8 +177,10 @@ rule annotation_ratio_table:
         csv=report("results/tables/table9.csv", caption="../report/annotation_ratio.rst", category="Methods"),
         tex="results/tables/table9.tex",
     params:
+        runs=run_description,
         cells=annotation_ratio_cells(config),
         paper_variant=annotation_ratio_paper_variant(),
+        paper_data_sets=paper_data_sets(config),
     log:
         "results/logs/tables/table9.log",
     conda:
@@ -182,9 +194,10 @@ rule boundary_table:
         unpack(boundary_inputs),
     output:
         md="results/tables/{table}_boundary.md",
-        csv=report("results/tables/{table}_boundary.csv", caption="../report/boundary_table.rst", category="Statistics"),
+        csv=report("results/tables/{table}_boundary.csv", caption="../report/boundary_table.rst", category="Comparisons"),
         tex="results/tables/{table}_boundary.tex",
     params:
+        runs=run_description,
         variants=lambda wildcards: config["experiments"][wildcards.table]["variants"],
     log:
         "results/logs/tables/{table}_boundary.log",
@@ -205,6 +218,7 @@ rule noise_sweep_report:
         csv=report("results/tables/noise_sweep.csv", caption="../report/noise_sweep.rst", category="Noise sweep"),
         tex="results/tables/noise_sweep.tex",
     params:
+        runs=run_description,
         sweep=config.get("noise_sweep", {}),
         settings=[setting for _, setting in noise_sweep_points(config)],
     log:
@@ -224,6 +238,7 @@ rule qualitative_figure:
         ),
         pdf="results/figures/qualitative_{dataset}.pdf",
     params:
+        runs=run_description,
         figure=qualitative_parameters,
     log:
         "results/logs/figures/qualitative_{dataset}.log",

@@ -12,6 +12,7 @@ def main(smk) -> None:
         cells=smk.params.cells,
         paper_variant=smk.params.paper_variant,
         paths={"md": smk.output.md, "csv": smk.output.csv, "tex": smk.output.tex},
+        paper_data_sets=smk.params.paper_data_sets,
     )
 
 

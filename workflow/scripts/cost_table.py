@@ -13,6 +13,7 @@ def main(smk) -> None:
         variants=experiment["variants"],
         paper_rows=experiment.get("paper_rows", {}),
         paths={"md": smk.output.md, "csv": smk.output.csv, "tex": smk.output.tex},
+        paper_data_sets=smk.params.paper_data_sets,
     )
 
 

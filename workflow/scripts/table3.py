@@ -13,6 +13,7 @@ def main(smk) -> None:
         out_csv=smk.output.csv,
         out_tex=smk.output.tex,
         prepared_root=Path("results/prepared"),
+        paper_data_sets=smk.params.paper_data_sets,
     )
 
 
