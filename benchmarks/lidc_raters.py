@@ -1,4 +1,4 @@
-"""Benchmark: CE and GSD-Net on LIDC-IDRI trained on sampled raters at a reduced scale; Table 6's sampled rows.
+"""Benchmark: CE and GSD-Net on LIDC-IDRI trained on sampled raters at a reduced scale; Table 6's Sample rows.
 
 Runs the workflow with ``config/lidc-reduced.yaml`` in its own working directory (default
 ``results/benchmarks/lidc-reduced``), so it never touches the default run's results, and prints each run's Dice

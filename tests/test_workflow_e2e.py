@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
     "datasets": {"synthetic": {"options": {"n_train": 16, "n_test": 8, "size": 128}, "working_size": 32,
-                               "noise": {"S_R": "original", "S_E": "original", "S_DE": "original"}}},
+                               "noise": {"S_R": "original", "S_E": "original", "S_DE": "original"}},
+                 "synthetic_raters": {"options": {"n_train": 8, "n_test": 4, "size": 64}, "working_size": 32,
+                                      "training": {"epochs": 2, "batch_size": 4, "eval_last_k": 2}},
+                 "synthetic3d": {"options": {"n_train": 4, "n_test": 2, "size": 16}, "working_size": [8, 16, 16],
+                                 "training": {"epochs": 1, "eval_last_k": 1}}},
     "noise_settings": {"S_DE": {"model": "dilate_erode", "radius": [2, 3]}},
     "training": {"epochs": 2, "batch_size": 4, "eval_last_k": 2},
     "variants": {"GSD-Net": {"method": "gsdnet", "kt_start_epoch": 1, "ramp_epochs": 2, "w_decay_every": 1},
@@ -23,7 +27,9 @@ TINY = {
                  "GSD-Net-short": {"kt_start_epoch": 1, "ramp_epochs": 1,
                                    "training": {"epochs": 2, "batch_size": 2, "eval_last_k": 2}}},
     "experiments": {"table4": {"datasets": ["synthetic"], "settings": ["S_R"], "variants": ["CE", "GSD-Net"],
-                               "compare_against": ["GSD-Net"]}},
+                               "compare_against": ["GSD-Net"]},
+                    "table5": {"settings": ["S_DE_3D"]},
+                    "table6": {"settings": ["A1", "sampled"]}},
     "tau_search": {"dataset": "synthetic", "setting": "S_R", "variant": "GSD-Net", "taus": [0.0, 0.1]},
     "noise_sweep": {"values": [[1, 2], [4, 6]]},
     "qualitative": {"n_images": 2, "setting": "S_R"},
@@ -46,12 +52,12 @@ def test_tiny_workflow_report_and_table_rebuild(tmp_path: Path) -> None:
     result = snakemake(tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-4000:]
     results = tmp_path / "results"
-    for name in ("table3.md", "table4.md", "table4_paired.md", "table10.md", "tau_search.md",
-                 "reproduction_summary.md"):
+    for name in ("table3.md", "table4.md", "table4_paired.md", "table5.md", "table6.md", "table10.md",
+                 "tau_search.md", "reproduction_summary.md"):
         assert (results / "tables" / name).stat().st_size > 100, name
     for name in REPORT_AXIS_TABLES:
         assert (results / "tables" / name).stat().st_size > 100, name
-    for name in ("noise_examples.png", "tau_search.png", *REPORT_AXIS_FIGURES):
+    for name in ("noise_examples.png", "tau_search.png", "rater_agreement.png", *REPORT_AXIS_FIGURES):
         assert (results / "figures" / name).stat().st_size > 5_000, name
     assert "clean 12.5%" in (results / "tables" / "table9.md").read_text()
     assert "Ours" in (results / "tables" / "table4.md").read_text()
@@ -78,5 +84,7 @@ def test_tiny_workflow_report_and_table_rebuild(tmp_path: Path) -> None:
     html = report.read_text(errors="replace")
     for name in ("table3.csv", "table4.csv", "noise_examples.png", "tau_search.png", "table9.csv",
                  "table4_boundary.csv", "noise_sweep.csv", "noise_sweep.png", "tau_sensitivity.png",
-                 "qualitative_synthetic.png", "table10.csv", "table4_paired.csv", "reproduction_summary.csv"):
+                 "qualitative_synthetic.png", "table10.csv", "table4_paired.csv", "reproduction_summary.csv",
+                 "table5.csv", "table6.csv", "rater_agreement.png"):
         assert name in html, name
+    assert "Computed from " in html and " threads)." in html, "no run description (hardware) in the captions"
