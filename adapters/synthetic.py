@@ -110,51 +110,47 @@ def synthetic_raters(truth: np.ndarray, seed: int, index: int, num_raters: int) 
     ])
 
 
-@register_adapter("synthetic")
-class SyntheticAdapter(Adapter):
-    """Generated set (no path): options ``seed`` (0), ``n_train`` (60), ``n_test`` (20), ``size`` (256),
-    ``raters`` (0: single-rater; R > 0: R synthetic raters, see the module doc).
+class GeneratedAdapter(Adapter):
+    """Base of the generated sets (no path): options ``seed``, ``n_train``, ``n_test``, ``size`` (and a
+    subclass's own); names ``{name_prefix}_0000`` ...; the first ``n_train`` are the layout's train split, the rest
+    test. Subclasses set ``name_prefix`` and ``min_size`` and implement :meth:`generate`."""
 
-    Names ``synthetic_0000`` ...; the first ``n_train`` names are the layout's train split, the rest test.
-    """
-
-    extra_options: ClassVar[dict[str, Any]] = {"seed": 0, "n_train": 60, "n_test": 20, "size": 256, "raters": 0}
     needs_path = False
     synthetic = True
+    name_prefix: ClassVar[str] = ""
+    min_size: ClassVar[int] = 1
 
     def __init__(self, path: str | Path | None = None, **options: Any) -> None:
         super().__init__(path, **options)
         self.seed = self._int_option("seed", 0)
         self.n_train = self._int_option("n_train", 1)
         self.n_test = self._int_option("n_test", 1)
-        self.size = self._int_option("size", MIN_SYNTHETIC_SIZE)
-        self.num_raters = self._int_option("raters", 0)
+        self.size = self._int_option("size", self.min_size)
         count = self.n_train + self.n_test
         width = max(4, len(str(count - 1)))
-        self._indices = {f"synthetic_{index:0{width}d}": index for index in range(count)}
+        self._indices = {f"{self.name_prefix}_{index:0{width}d}": index for index in range(count)}
 
     def _int_option(self, key: str, minimum: int) -> int:
         """Integer option ``key``, at least ``minimum``."""
         value = self.option(key, int)
         if value < minimum:
-            raise InputError(f"adapter 'synthetic': option {key!r} must be >= {minimum}, got {value}")
+            raise InputError(f"adapter {self.registry_name!r}: option {key!r} must be >= {minimum}, got {value}")
         return value
 
     def sample_names(self) -> list[str]:
-        """``synthetic_0000`` ... in order."""
+        """``{name_prefix}_0000`` ... in order."""
         return list(self._indices)
+
+    def generate(self, name: str, index: int, split: str) -> Sample:
+        """The sample ``name`` (generated with ``index``) in ``split``."""
+        raise NotImplementedError
 
     def load(self, name: str) -> Sample:
         """Generate the sample ``name``."""
         if name not in self._indices:
-            raise InputError(f"adapter 'synthetic': no sample named {name!r}")
+            raise InputError(f"adapter {self.registry_name!r}: no sample named {name!r}")
         index = self._indices[name]
-        image, mask = generate_synthetic_sample(self.seed, index, self.size)
-        split = "train" if index < self.n_train else "test"
-        if self.num_raters == 0:
-            return Sample(name=name, image=image, mask=mask, split=split)
-        raters = synthetic_raters(mask, self.seed, index, self.num_raters)
-        return Sample(name=name, image=image, mask=consensus_mask(raters), split=split, raters=raters)
+        return self.generate(name, index, "train" if index < self.n_train else "test")
 
     def layout_split(self) -> dict[str, str]:
         """First ``n_train`` names train, the rest test."""
@@ -163,3 +159,28 @@ class SyntheticAdapter(Adapter):
     def layout_split_rule(self) -> str:
         """The generated split."""
         return f"generated: the first n_train={self.n_train} samples are train, the other {self.n_test} test"
+
+
+@register_adapter("synthetic")
+class SyntheticAdapter(GeneratedAdapter):
+    """Generated set (no path): options ``seed`` (0), ``n_train`` (60), ``n_test`` (20), ``size`` (256),
+    ``raters`` (0: single-rater; R > 0: R synthetic raters, see the module doc).
+
+    Names ``synthetic_0000`` ...; the first ``n_train`` names are the layout's train split, the rest test.
+    """
+
+    extra_options: ClassVar[dict[str, Any]] = {"seed": 0, "n_train": 60, "n_test": 20, "size": 256, "raters": 0}
+    name_prefix = "synthetic"
+    min_size = MIN_SYNTHETIC_SIZE
+
+    def __init__(self, path: str | Path | None = None, **options: Any) -> None:
+        super().__init__(path, **options)
+        self.num_raters = self._int_option("raters", 0)
+
+    def generate(self, name: str, index: int, split: str) -> Sample:
+        """The 2D sample ``index``, with its synthetic raters when the set has them."""
+        image, mask = generate_synthetic_sample(self.seed, index, self.size)
+        if self.num_raters == 0:
+            return Sample(name=name, image=image, mask=mask, split=split)
+        raters = synthetic_raters(mask, self.seed, index, self.num_raters)
+        return Sample(name=name, image=image, mask=consensus_mask(raters), split=split, raters=raters)

@@ -11,15 +11,14 @@ so a sample does not depend on how many are made. Recorded as ``synthetic: true`
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, zoom
 
-from adapters.base import Adapter, Sample
+from adapters.base import Sample
 from adapters.registry import register_adapter
-from common.errors import InputError
+from adapters.synthetic import GeneratedAdapter
 
 #: Smallest side: from 16 voxels on, every blob covers at least its centre voxel.
 MIN_SYNTHETIC_3D_SIZE = 16
@@ -76,47 +75,15 @@ def generate_synthetic_volume(seed: int, index: int, size: int) -> tuple[np.ndar
 
 
 @register_adapter("synthetic_3d")
-class Synthetic3dAdapter(Adapter):
+class Synthetic3dAdapter(GeneratedAdapter):
     """Generated volumes (no path): options ``seed`` (0), ``n_train`` (8), ``n_test`` (4), ``size`` (32, the
     "released" side). Names ``synthetic3d_0000`` ...; the first ``n_train`` are the layout's train split."""
 
     extra_options: ClassVar[dict[str, Any]] = {"seed": 0, "n_train": 8, "n_test": 4, "size": 32}
-    needs_path = False
-    synthetic = True
+    name_prefix = "synthetic3d"
+    min_size = MIN_SYNTHETIC_3D_SIZE
 
-    def __init__(self, path: str | Path | None = None, **options: Any) -> None:
-        super().__init__(path, **options)
-        self.seed = self._int_option("seed", 0)
-        self.n_train = self._int_option("n_train", 1)
-        self.n_test = self._int_option("n_test", 1)
-        self.size = self._int_option("size", MIN_SYNTHETIC_3D_SIZE)
-        count = self.n_train + self.n_test
-        width = max(4, len(str(count - 1)))
-        self._indices = {f"synthetic3d_{index:0{width}d}": index for index in range(count)}
-
-    def _int_option(self, key: str, minimum: int) -> int:
-        """Integer option ``key``, at least ``minimum``."""
-        value = self.option(key, int)
-        if value < minimum:
-            raise InputError(f"adapter 'synthetic_3d': option {key!r} must be >= {minimum}, got {value}")
-        return value
-
-    def sample_names(self) -> list[str]:
-        """``synthetic3d_0000`` ... in order."""
-        return list(self._indices)
-
-    def load(self, name: str) -> Sample:
-        """Generate the volume ``name``."""
-        if name not in self._indices:
-            raise InputError(f"adapter 'synthetic_3d': no sample named {name!r}")
-        index = self._indices[name]
+    def generate(self, name: str, index: int, split: str) -> Sample:
+        """The volume ``index``."""
         image, mask = generate_synthetic_volume(self.seed, index, self.size)
-        return Sample(name=name, image=image, mask=mask, split="train" if index < self.n_train else "test")
-
-    def layout_split(self) -> dict[str, str]:
-        """First ``n_train`` names train, the rest test."""
-        return {name: "train" if index < self.n_train else "test" for name, index in self._indices.items()}
-
-    def layout_split_rule(self) -> str:
-        """The generated split."""
-        return f"generated: the first n_train={self.n_train} samples are train, the other {self.n_test} test"
+        return Sample(name=name, image=image, mask=mask, split=split)

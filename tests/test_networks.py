@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.errors import InputError
-from training.networks import available_backbones, build_network
+from training.networks import available_backbones, build_network, check_input_size
 
 
 @pytest.mark.parametrize("backbone", ["unet_small", "unetpp", "mit_unet"])
@@ -48,3 +48,15 @@ def test_unknown_backbone_is_an_input_error_listing_the_known_ones() -> None:
         build_network("resnet9000", 3)
     assert all(name in str(error.value) for name in available_backbones())
     assert available_backbones() == ["mit_unet", "unet3d_small", "unet_small", "unetpp"]
+
+
+@pytest.mark.parametrize(("backbone", "shape", "message"), [
+    ("unet3d_small", (8, 16, 16), r"working_size \[8, 16, 16\]: backbone 'unet3d_small' needs every side at least 16"),
+    ("unet_small", (16, 16, 16), r"backbone 'unet_small' takes 2D inputs, but the data set's working_size .* is 3D"),
+    ("unetpp", (48, 64), r"working_size \[48, 64\]: backbone 'unetpp' needs every side multiples of 32"),
+])
+def test_an_input_size_a_backbone_cannot_take_is_named(backbone: str, shape: tuple[int, ...], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        check_input_size(backbone, shape)
+    check_input_size("unet_small", (48, 80))
+    check_input_size("unet3d_small", (16, 24, 24))

@@ -26,7 +26,7 @@ TEARDOWN = ROOT / ".ci" / "slurm" / "teardown.sh"
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 CI_PROFILE = ROOT / "workflow" / "profiles" / "slurm-ci"
 FAKE_GPUS = 2
-WORKFLOW_TIMEOUT_S = 45 * 60
+WORKFLOW_TIMEOUT_S = 75 * 60
 RUN_SLURM_TESTS = os.environ.get("RUN_SLURM_TESTS") == "1"
 TRAINING_RULES = {"train", "tau_search_train"}
 
@@ -104,7 +104,7 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
 
 @pytest.mark.slurm
 @pytest.mark.skipif(not RUN_SLURM_TESTS, reason="set RUN_SLURM_TESTS=1 to run: starts a real SLURM as root "
-                    "(installs slurm-wlm and munge when missing) and runs the default workflow, 11-19 min")
+                    "(installs slurm-wlm and munge when missing) and runs the default workflow, 25-45 min")
 def test_default_workflow_runs_through_slurm(slurm_cluster: dict[str, str], tmp_path: Path) -> None:
     workdir = tmp_path / "run"
     log_dir = Path(slurm_cluster["SLURM_CI_DIR"]) / "log"

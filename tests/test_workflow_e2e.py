@@ -18,7 +18,7 @@ TINY = {
                                "noise": {"S_R": "original", "S_E": "original", "S_DE": "original"}},
                  "synthetic_raters": {"options": {"n_train": 8, "n_test": 4, "size": 64}, "working_size": 32,
                                       "training": {"epochs": 2, "batch_size": 4, "eval_last_k": 2}},
-                 "synthetic3d": {"options": {"n_train": 4, "n_test": 2, "size": 16}, "working_size": [8, 16, 16],
+                 "synthetic3d": {"options": {"n_train": 4, "n_test": 2, "size": 16}, "working_size": [16, 16, 16],
                                  "training": {"epochs": 1, "eval_last_k": 1}}},
     "noise_settings": {"S_DE": {"model": "dilate_erode", "radius": [2, 3]}},
     "training": {"epochs": 2, "batch_size": 4, "eval_last_k": 2},

@@ -41,7 +41,7 @@ from training.data import (
     load_run_data,
     seeded_generator,
 )
-from training.networks import build_network
+from training.networks import build_network, check_input_size
 from training.run_config import RunConfig
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -376,6 +376,7 @@ def train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable[
 def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable[[str], None],
            device: torch.device, keep_checkpoint: bool) -> dict[str, Any]:
     data = load_run_data(config, log)
+    check_input_size(config.backbone, tuple(data.train.fields["images"].shape[2:]))
     method = build_method(config.method, **config.method_options).to(device)
     networks = [network.to(device) for network in build_networks(method, config.backbone, data.channels, config.seed)]
     optimizer = build_optimizer(config, networks, method)

@@ -133,6 +133,23 @@ _BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
 }
 
 
+#: Per backbone: its inputs' spatial dimensionality, and the multiple every spatial side must be (SmallUNet: four
+#: 2x poolings need sides >= 16; smp's encoders downsample 32x and need multiples of 32).
+_INPUT_GEOMETRY = {"unet_small": (2, 16), "unet3d_small": (3, 16), "unetpp": (2, 32), "mit_unet": (2, 32)}
+
+
+def check_input_size(backbone: str, spatial_shape: tuple[int, ...]) -> None:
+    """InputError naming ``working_size`` unless ``backbone`` can take inputs of ``spatial_shape``."""
+    dims, side = _INPUT_GEOMETRY[backbone]
+    if len(spatial_shape) != dims:
+        raise InputError(f"backbone {backbone!r} takes {dims}D inputs, but the data set's working_size "
+                         f"{list(spatial_shape)} is {len(spatial_shape)}D")
+    smp_backbone = side == 32
+    if any(size < side or (smp_backbone and size % side) for size in spatial_shape):
+        need = f"multiples of {side}" if smp_backbone else f"at least {side} (four 2x poolings)"
+        raise InputError(f"working_size {list(spatial_shape)}: backbone {backbone!r} needs every side {need}")
+
+
 def available_backbones() -> list[str]:
     """Sorted names accepted by :func:`build_network`."""
     return sorted(_BACKBONES)
