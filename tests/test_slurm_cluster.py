@@ -133,7 +133,8 @@ def test_default_workflow_runs_through_slurm(slurm_cluster: dict[str, str], tmp_
                  "noise_examples_figure", "method_table"):
         assert rule in rules.values(), f"rule {rule} did not run through SLURM"
         assert (workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}").is_dir()
-    training_runs = list((workdir / "results" / "runs").rglob("summary.json"))
+    training_runs = [*(workdir / "results" / "runs").rglob("summary.json"),
+                     *(workdir / "results" / "tau_search").rglob("summary.json")]
     training_jobs = [job for job, rule in rules.items() if rule in TRAINING_RULES]
     assert len(training_jobs) == len(training_runs)
     assert all(starts[job]["gpus"] != "none" for job in training_jobs), "a training job got no GPU from SLURM"
