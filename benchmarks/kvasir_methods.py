@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from workflow_run import ROOT, run_workflow
 
 
 def main() -> int:
@@ -28,17 +26,7 @@ def main() -> int:
     if not (args.data / "images").is_dir():
         print(f"error: {args.data}: no Kvasir-SEG release there (images/, masks/)", file=sys.stderr)
         return 1
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "snakemake", "results/tables/table4.md", "--snakefile", str(ROOT / "Snakefile"),
-        "--cores", str(args.cores), "--directory", str(args.workdir),
-        "--configfile", str(ROOT / "config" / "kvasir-reduced.yaml"),
-        "--config", f"datasets={json.dumps({'kvasir': {'path': str(args.data.resolve())}})}",
-    ]
-    started = time.perf_counter()
-    subprocess.run(command, check=True)
-    wall = time.perf_counter() - started
-    print(f"cores: {args.cores}; wall time of the workflow: {wall / 60:.1f} min")
+    run_workflow(["results/tables/table4.md"], "kvasir-reduced.yaml", "kvasir", args.data, args.workdir, args.cores)
     for summary_path in sorted((args.workdir / "results" / "runs").glob("kvasir/*/*/seed*/summary.json")):
         summary = json.loads(summary_path.read_text())
         run = summary_path.parent.relative_to(args.workdir / "results" / "runs")

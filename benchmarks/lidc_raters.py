@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from workflow_run import ROOT, run_workflow
 
 
 def main() -> int:
@@ -29,18 +27,8 @@ def main() -> int:
     if not any(args.data.glob("LIDC-IDRI-*")):
         print(f"error: {args.data}: no LIDC 2D release there (LIDC-IDRI-XXXX/nodule-K/...)", file=sys.stderr)
         return 1
-    args.workdir.mkdir(parents=True, exist_ok=True)
     targets = ["results/tables/table6.md", "results/figures/rater_agreement.png"]
-    command = [
-        sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"),
-        "--cores", str(args.cores), "--directory", str(args.workdir),
-        "--configfile", str(ROOT / "config" / "lidc-reduced.yaml"),
-        "--config", f"datasets={json.dumps({'lidc': {'path': str(args.data.resolve())}})}",
-    ]
-    started = time.perf_counter()
-    subprocess.run(command, check=True)
-    wall = time.perf_counter() - started
-    print(f"cores: {args.cores}; wall time of the workflow: {wall / 60:.1f} min")
+    run_workflow(targets, "lidc-reduced.yaml", "lidc", args.data, args.workdir, args.cores)
     for summary_path in sorted((args.workdir / "results" / "runs").glob("lidc/*/*/seed*/summary.json")):
         summary = json.loads(summary_path.read_text())
         run = summary_path.parent.relative_to(args.workdir / "results" / "runs")
