@@ -5,13 +5,15 @@ last epoch, written by the engine) and the prepared ``data.npz`` whose test mask
 metrics are in pixels (voxels for volumes) at the working size; NSD counts surface pixels within
 :data:`NSD_TOLERANCE_PX` of the other surface (Nikolov et al. 2021).
 
-Empty-mask rule (``evaluation.metrics``): an image whose prediction and clean mask are both empty scores Dice 1,
-HD95 0 and NSD 1; where exactly one is empty HD95 is undefined (no surface to match): such images are left out of
-the HD95 mean and counted, and score NSD 0.
+Empty-mask rule (``evaluation.metrics``): an image whose prediction and clean mask are both empty scores HD95 0
+and, in Dice and NSD, the run's empty-mask score (1 by default; 0 where the run set ``empty_mask_dice: zero``);
+where exactly one is empty HD95 is undefined (no surface to match): such images are left out of the HD95 mean and
+counted, and score NSD 0.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -23,7 +25,7 @@ import pandas as pd
 from adapters.prepare import read_split
 from common.errors import InputError
 from common.npz import read_npz
-from evaluation.metrics import dice_per_image, hd95, normalized_surface_dice
+from evaluation.metrics import EMPTY_MASK_SCORES, dice_per_image, hd95, normalized_surface_dice
 from evaluation.tables import MISSING, render_table, setting_sort_key, write_table
 
 #: NSD tolerance in pixels at the working size (2 px at 256x256 is under 1 % of the image side).
@@ -40,8 +42,10 @@ def clean_test_masks(prepared_dir: str | os.PathLike[str]) -> dict[str, np.ndarr
 
 
 def image_scores(predictions_path: str | os.PathLike[str], clean: dict[str, np.ndarray],
-                 tolerance: float = NSD_TOLERANCE_PX) -> pd.DataFrame:
-    """Per test image of one run: ``name``, ``dice``, ``hd95`` (NaN where undefined), ``nsd`` (fractions / px)."""
+                 tolerance: float = NSD_TOLERANCE_PX, empty_score: float = 1.0) -> pd.DataFrame:
+    """Per test image of one run: ``name``, ``dice``, ``hd95`` (NaN where undefined), ``nsd`` (fractions / px).
+
+    An empty prediction on an empty mask scores ``empty_score`` in Dice and NSD (the run's ``empty_mask_dice``)."""
     path = Path(predictions_path)
     arrays = read_npz(path, ["masks", "names"])
     rows = []
@@ -52,12 +56,23 @@ def image_scores(predictions_path: str | os.PathLike[str], clean: dict[str, np.n
         if prediction.shape != target.shape:
             raise InputError(f"{path}: prediction {name!r} has shape {prediction.shape}, the mask {target.shape}")
         distance = hd95(prediction, target)
-        rows.append({"name": name, "dice": float(dice_per_image(prediction[None], target[None])[0]),
+        both_empty = not prediction.any() and not target.any()
+        rows.append({"name": name,
+                     "dice": float(dice_per_image(prediction[None], target[None], empty_score=empty_score)[0]),
                      "hd95": distance if math.isfinite(distance) else math.nan,
-                     "nsd": normalized_surface_dice(prediction, target, tolerance)})
+                     "nsd": empty_score if both_empty else normalized_surface_dice(prediction, target, tolerance)})
     if len(rows) != len(clean):
         raise InputError(f"{path}: {len(rows)} predictions for {len(clean)} test images")
     return pd.DataFrame(rows)
+
+
+def run_empty_score(predictions_path: str | os.PathLike[str]) -> float:
+    """The empty-mask score of the run that wrote ``predictions_path`` (its ``summary.json``'s
+    ``config.empty_mask_dice``; 1 where the summary does not say)."""
+    summary_path = Path(predictions_path).with_name("summary.json")
+    rule = json.loads(summary_path.read_text()).get("config", {}).get("empty_mask_dice", "one") \
+        if summary_path.is_file() else "one"
+    return EMPTY_MASK_SCORES[rule]
 
 
 def run_key(predictions_path: str | os.PathLike[str]) -> tuple[str, str, str, str]:
@@ -76,7 +91,7 @@ def boundary_frame(predictions: Sequence[str | os.PathLike[str]], prepared_root:
         dataset, setting, variant, seed = run_key(path)
         if dataset not in masks:
             masks[dataset] = clean_test_masks(Path(prepared_root) / dataset)
-        scores = image_scores(path, masks[dataset], tolerance)
+        scores = image_scores(path, masks[dataset], tolerance, run_empty_score(path))
         rows.append({"dataset": dataset, "setting": setting, "variant": variant, "seed": seed,
                      "dice": 100.0 * scores["dice"].mean(), "hd95": scores["hd95"].mean(),
                      "nsd": 100.0 * scores["nsd"].mean(), "undefined": int(scores["hd95"].isna().sum())})
@@ -119,7 +134,8 @@ def write_boundary_table(predictions: Sequence[str | os.PathLike[str]], prepared
         f"Final-epoch test predictions of the runs behind {table} ({seeds}), against the clean test masks at the "
         f"working size, means over images and then seeds. Dice (%); HD95: 95th percentile of the symmetric surface "
         f"distances (pixels); NSD: normalised surface Dice (%) at {tolerance:g} px tolerance. Empty masks: both "
-        f"empty scores Dice 1, HD95 0, NSD 1; where exactly one is empty, HD95 is undefined (left out of the mean, "
+        f"empty scores HD95 0 and, in Dice and NSD, the runs' empty-mask score (1 unless a run sets "
+        f"training.empty_mask_dice: zero); where exactly one is empty, HD95 is undefined (left out of the mean, "
         f"counted as 'undef.') and NSD is 0."
     )
     number = table.removeprefix("table")

@@ -144,6 +144,8 @@ def test_boundary_metrics_follow_the_empty_mask_rule(tmp_path: Path) -> None:
     assert 0 < scores.loc["img4", "nsd"] < 1
     assert scores.loc["img5", ["dice", "hd95", "nsd"]].tolist() == pytest.approx([1.0, 0.0, 1.0])
     assert np.isnan(scores.loc["img6", "hd95"]) and scores.loc["img6", "nsd"] == 0.0
+    zero_rule = image_scores(run / "predictions.npz", clean, empty_score=0.0).set_index("name")
+    assert zero_rule.loc["img5", ["dice", "hd95", "nsd"]].tolist() == pytest.approx([0.0, 0.0, 0.0])
     # against the prepared test masks (img4..img6 are discs there)
     write_run(tmp_path, "toy", "S_R", "GSD-Net", 0, 0.5, 0.0,
               {f"img{index}": disc(32, (16, 12 + index), 6 + index % 3) for index in (4, 5, 6)})
