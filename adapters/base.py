@@ -48,6 +48,11 @@ def list_names(names: list[str]) -> str:
     return shown + (f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
 
 
+def files_without_counterpart(files: dict[str, Path], counterparts: dict[str, Path]) -> list[str]:
+    """Sorted file names of ``files`` (by stem) whose stem is not among ``counterparts``' stems."""
+    return sorted(files[stem].name for stem in files.keys() - counterparts.keys())
+
+
 class Adapter:
     """Base of every data-set adapter, registered by name with :func:`adapters.registry.register_adapter`.
 
@@ -95,6 +100,12 @@ class Adapter:
                              f"got {value!r}")
         return value
 
+    @property
+    def root(self) -> Path:
+        """The data set's folder (for adapters that need a path, which the constructor checked)."""
+        assert self.path is not None
+        return self.path
+
     def source(self) -> str:
         """Where the data came from: the resolved folder, or "generated"."""
         return "generated" if self.path is None else str(self.path.resolve())
@@ -133,12 +144,6 @@ class PairedFilesAdapter(Adapter):
 
     mask_suffix: str = ""
 
-    @property
-    def root(self) -> Path:
-        """The data set's folder (always given: paired-file adapters need a path)."""
-        assert self.path is not None
-        return self.path
-
     def folder_pairs(self) -> list[FolderPair]:
         """The layout's (images, masks, split) folder pairs."""
         raise NotImplementedError
@@ -175,11 +180,11 @@ class PairedFilesAdapter(Adapter):
                 raise InputError(f"{pair.masks}: {len(unsuffixed)} mask file(s) lack the mask_suffix {suffix!r}: "
                                  f"{list_names(unsuffixed)}")
             masks = {stem[: len(stem) - len(suffix)]: path for stem, path in mask_files.items()}
-        without_mask = sorted(images[stem].name for stem in images.keys() - masks.keys())
+        without_mask = files_without_counterpart(images, masks)
         if without_mask:
             raise InputError(f"{pair.images}: {len(without_mask)} image(s) without a mask in {pair.masks}: "
                              f"{list_names(without_mask)}")
-        without_image = sorted(masks[stem].name for stem in masks.keys() - images.keys())
+        without_image = files_without_counterpart(masks, images)
         if without_image:
             raise InputError(f"{pair.masks}: {len(without_image)} mask(s) without an image in {pair.images}: "
                              f"{list_names(without_image)}")

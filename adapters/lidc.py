@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-from adapters.base import Adapter, Sample, list_names
+from adapters.base import Adapter, Sample, files_without_counterpart, list_names
 from adapters.multi_rater import rater_sample
 from adapters.reading import image_files, read_image, read_mask
 from adapters.registry import register_adapter
@@ -48,12 +48,6 @@ class LidcFourRaterAdapter(Adapter):
 
     extra_options: ClassVar[dict[str, Any]] = {"allow_empty": True}
 
-    @property
-    def root(self) -> Path:
-        """The data set's folder."""
-        assert self.path is not None
-        return self.path
-
     @cached_property
     def _index(self) -> dict[str, LidcSlice]:
         """``{name: LidcSlice}`` for every slice, checked for missing rater folders and unmatched files."""
@@ -77,11 +71,11 @@ class LidcFourRaterAdapter(Adapter):
         images = image_files(folders[0])
         raters = [image_files(folder) for folder in folders[1:]]
         for folder, masks in zip(folders[1:], raters, strict=True):
-            missing = sorted(images[stem].name for stem in images.keys() - masks.keys())
+            missing = files_without_counterpart(images, masks)
             if missing:
                 raise InputError(f"{folder / missing[0]}: rater mask not found ({len(missing)} image(s) of "
                                  f"{folders[0]} lack a mask here: {list_names(missing)})")
-            extra = sorted(masks[stem].name for stem in masks.keys() - images.keys())
+            extra = files_without_counterpart(masks, images)
             if extra:
                 raise InputError(f"{folder / extra[0]}: mask without an image in {folders[0]} "
                                  f"({len(extra)} such file(s): {list_names(extra)})")

@@ -119,12 +119,6 @@ class MmisAdapter(Adapter):
         self.sequences: tuple[str, ...] = tuple(sequences)
         self._windows: dict[tuple[str, str], list[tuple[float, float]]] = {}
 
-    @property
-    def root(self) -> Path:
-        """The data set's folder."""
-        assert self.path is not None
-        return self.path
-
     @cached_property
     def _index(self) -> dict[str, MmisEntry]:
         """``{name: MmisEntry}`` for every training slice and every slice of every test volume."""

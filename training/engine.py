@@ -217,8 +217,9 @@ def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, s
     intersection, total = np.concatenate(intersections), np.concatenate(totals)
     unit_names = test_set.names
     if test_set.groups is not None:
-        unit_names = list(dict.fromkeys(test_set.groups))
-        unit_of = np.array([unit_names.index(group) for group in test_set.groups])
+        unit_index = {group: index for index, group in enumerate(dict.fromkeys(test_set.groups))}
+        unit_names = list(unit_index)
+        unit_of = np.array([unit_index[group] for group in test_set.groups])
         intersection = np.stack([intersection[unit_of == unit].sum(axis=0) for unit in range(len(unit_names))])
         total = np.stack([total[unit_of == unit].sum(axis=0) for unit in range(len(unit_names))])
     rater_dice = dice_from_counts(intersection, total, empty_score=empty_score)
