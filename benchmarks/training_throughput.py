@@ -78,7 +78,7 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
     from methods.base import StepContext
     from methods.registry import build_method
     from training.augment import augment_batch
-    from training.engine import build_networks, build_optimizer, network_inputs, select_device
+    from training.engine import build_networks, optimizer_settings, select_device, training_set_view, training_step
 
     config = RunConfig(prepared_dir=prepared, noise_dir=noise, method=method_name, batch_size=batch_size,
                        device=device, epochs=1, eval_last_k=1)
@@ -86,8 +86,9 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
     data = load_run_data(config, log=lambda _: None)
     method = build_method(method_name).to(torch_device)
     networks = [net.to(torch_device) for net in build_networks(method, config.backbone, data.channels, config.seed)]
-    optimizer = build_optimizer(config, networks, method)
+    optimizer = method.configure_optimizer(networks, optimizer_settings(config))
     train_set = data.train.to(torch_device)
+    method.on_train_start(training_set_view(train_set), torch_device)
     generator = seeded_generator(0, "benchmark")
     ctx = StepContext(epoch=epoch, num_epochs=num_epochs, tau=data.tau, networks=networks,
                       generator=seeded_generator(0, "method", device=torch_device))
@@ -96,12 +97,8 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
     def step() -> None:
         indices = torch.randperm(len(train_set), generator=generator)[:batch_size]
         batch = augment_batch(train_set.take(indices), generator, data.scaler, config.jitter_strength, with_jitter)
-        logits = [net(x) for net, x in zip(networks, network_inputs(method, batch.images, batch.jittered),
-                                           strict=True)]
-        output = method.loss(logits, batch, ctx)
-        optimizer.zero_grad(set_to_none=True)
-        output.loss.backward()
-        optimizer.step()
+        batch.indices = indices.to(torch_device)
+        training_step(method, networks, optimizer, batch, ctx)
 
     for network in networks:
         network.train()

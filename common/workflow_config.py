@@ -110,10 +110,32 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
         raise InputError(f"config key {key}: {message}" if key else f"config: {message}")
 
 
+def check_registry_names(config: dict[str, Any]) -> None:
+    """Every adapter, method and backbone name of ``config`` is registered (the schema does not list them); the
+    first unknown one is an InputError naming its key and the known names."""
+    from adapters.registry import ADAPTERS
+    from methods.registry import METHODS
+    from training.networks import BACKBONES
+
+    trainings = {"training": config.get("training", {})}
+    for dataset, entry in config["datasets"].items():
+        ADAPTERS.check(entry["adapter"], f"datasets.{dataset}.adapter")
+        for method in entry.get("method_options", {}):
+            METHODS.check(method, f"datasets.{dataset}.method_options")
+        trainings[f"datasets.{dataset}.training"] = entry.get("training", {})
+    for variant, spec in config["variants"].items():
+        METHODS.check(spec["method"], f"variants.{variant}.method")
+        trainings[f"variants.{variant}.training"] = spec.get("training", {})
+    for key, training in trainings.items():
+        if "backbone" in training:
+            BACKBONES.check(training["backbone"], f"{key}.backbone")
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Cross-reference checks after schema validation; the first problem is an InputError naming the key."""
     from methods import build_method
 
+    check_registry_names(config)
     settings = config["noise_settings"]
     for dataset, entry in config["datasets"].items():
         for setting in entry["noise"]:

@@ -72,7 +72,7 @@ class ToyLearnableTemperature(Method):
 @pytest.fixture(autouse=True)
 def toy_methods(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register the toy methods for one test only, so the suite's registry stays as the project defines it."""
-    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))
+    monkeypatch.setattr(registry.METHODS, "_entries", dict(registry.METHODS._entries))
     registry.register_method("test_engine_ce")(ToyCrossEntropy)
     registry.register_method("test_engine_two_views")(ToyTwoViews)
     registry.register_method("test_engine_learnable")(ToyLearnableTemperature)

@@ -21,7 +21,7 @@ def readme_example() -> str:
 
 
 def test_readme_baseline_trains_one_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))
+    monkeypatch.setattr(registry.METHODS, "_entries", dict(registry.METHODS._entries))
     exec(compile(readme_example(), "README.md", "exec"), {"__name__": "readme_example"})
     assert "bootstrap" in registry.available_methods()
     prepared, noise = write_synthetic_inputs(tmp_path / "inputs", n_train=8, n_test=4, size=32)

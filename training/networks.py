@@ -10,12 +10,14 @@ volumes to ``(B, num_classes, D, H, W)`` logits (D, H, W multiples of 16). Pretr
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from common.errors import InputError
+from common.registry import Registry
 
 #: Layers per spatial dimensionality: convolution, batch norm, max pooling, interpolation mode.
 _LAYERS: dict[int, tuple[type[nn.Module], type[nn.Module], type[nn.Module], str]] = {
@@ -104,14 +106,21 @@ class SmallUNet(nn.Module):
         return self.head(decoded)
 
 
+#: Backbone factories by name: ``factory(in_channels, num_classes, **options)``.
+BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
+
+
+@BACKBONES.register("unet_small")
 def _unet_small(in_channels: int, num_classes: int) -> nn.Module:
     return SmallUNet(in_channels, num_classes)
 
 
+@BACKBONES.register("unet3d_small")
 def _unet3d_small(in_channels: int, num_classes: int) -> nn.Module:
     return SmallUNet(in_channels, num_classes, dims=3)
 
 
+@BACKBONES.register("unetpp")
 def _unetpp(in_channels: int, num_classes: int) -> nn.Module:
     import segmentation_models_pytorch as smp
 
@@ -119,18 +128,11 @@ def _unetpp(in_channels: int, num_classes: int) -> nn.Module:
                             classes=num_classes)
 
 
+@BACKBONES.register("mit_unet")
 def _mit_unet(in_channels: int, num_classes: int) -> nn.Module:
     import segmentation_models_pytorch as smp
 
     return smp.Unet(encoder_name="mit_b0", encoder_weights=None, in_channels=in_channels, classes=num_classes)
-
-
-_BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
-    "unet_small": _unet_small,
-    "unet3d_small": _unet3d_small,
-    "unetpp": _unetpp,
-    "mit_unet": _mit_unet,
-}
 
 
 #: Per backbone: its inputs' spatial dimensionality, and the multiple every spatial side must be (SmallUNet: four
@@ -152,20 +154,19 @@ def check_input_size(backbone: str, spatial_shape: tuple[int, ...]) -> None:
 
 def available_backbones() -> list[str]:
     """Sorted names accepted by :func:`build_network`."""
-    return sorted(_BACKBONES)
+    return BACKBONES.names()
 
 
-def build_network(backbone: str, in_channels: int, num_classes: int = 2) -> nn.Module:
+def build_network(backbone: str, in_channels: int, num_classes: int = 2, **options: Any) -> nn.Module:
     """A freshly initialised network ``backbone`` for ``in_channels`` inputs and ``num_classes`` logit channels.
 
     ``unet_small``: :class:`SmallUNet`; ``unet3d_small``: :class:`SmallUNet` with ``dims=3``; ``unetpp``: smp
     UNet++ with a ResNet-34 encoder; ``mit_unet``: smp U-Net with a Mix Vision Transformer (MiT-B0) encoder (smp 0.6
     accepts any ``in_channels`` for it).
-    An unknown name is an :class:`InputError` listing the known ones.
+    ``options`` go to the backbone's constructor. An unknown name is an :class:`InputError` listing the known ones.
     """
-    if backbone not in _BACKBONES:
-        raise InputError(f"unknown backbone {backbone!r}; known backbones: {', '.join(available_backbones())}")
+    factory = BACKBONES.get(backbone)
     if in_channels < 1 or num_classes < 1:
         raise InputError(f"backbone {backbone!r}: in_channels and num_classes must be >= 1, "
                          f"got {in_channels} and {num_classes}")
-    return _BACKBONES[backbone](in_channels, num_classes)
+    return factory(in_channels, num_classes, **options)
