@@ -51,7 +51,13 @@ class SmallLossMethod(CoTrainingMethod):
         return retention(ctx.epoch, ctx.tau, self.ramp_epochs)
 
 
-def clean_share_log(selected: torch.Tensor, batch: Batch, key: str = "selected_clean_share") -> dict[str, float]:
+def selected_share(part: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+    """``|part| / max(|selected|, 1)`` of two bool masks as a float64 tensor on their device (no host read)."""
+    return part.sum().double() / selected.sum().clamp(min=1).double()
+
+
+def clean_share_log(selected: torch.Tensor, batch: Batch,
+                    key: str = "selected_clean_share") -> dict[str, torch.Tensor]:
     """Diagnostic log ``{key: share of selected pixels whose noisy label equals the clean label}``.
 
     Empty without clean labels. Only logged, never used in a loss.
@@ -59,4 +65,4 @@ def clean_share_log(selected: torch.Tensor, batch: Batch, key: str = "selected_c
     if batch.clean_labels is None:
         return {}
     agrees = batch.labels == batch.clean_labels
-    return {key: (agrees & selected).sum().item() / max(int(selected.sum().item()), 1)}
+    return {key: selected_share(agrees & selected, selected)}

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from methods.base import Batch, LossOutput, StepContext
-from methods.co_training import SmallLossMethod, clean_share_log
+from methods.co_training import SmallLossMethod, clean_share_log, selected_share
 from methods.registry import register_method
 from methods.selection import pixel_cross_entropy, small_loss_mask
 
@@ -38,10 +38,10 @@ class CoTeachingMethod(SmallLossMethod):
         selected_by_2 = small_loss_mask(ce2, keep_ratio)
         loss1 = ce1[selected_by_2].mean()
         loss2 = ce2[selected_by_1].mean()
-        overlap = (selected_by_1 & selected_by_2).sum().item() / max(int(selected_by_1.sum().item()), 1)
+        overlap = selected_share(selected_by_1 & selected_by_2, selected_by_1)
         logs = {
-            "loss_1": loss1.item(),
-            "loss_2": loss2.item(),
+            "loss_1": loss1.detach(),
+            "loss_2": loss2.detach(),
             "keep_ratio": keep_ratio,
             "selection_overlap": overlap,
             **clean_share_log(selected_by_1, batch, "selected_clean_share_1"),

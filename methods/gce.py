@@ -39,4 +39,4 @@ class GeneralizedCrossEntropyMethod(Method):
         """Mean GCE over all pixels of the batch."""
         (net_logits,) = logits
         loss = generalized_cross_entropy(net_logits, batch.labels, self.q).mean()
-        return LossOutput(loss=loss, logs={"gce": loss.item()})
+        return LossOutput(loss=loss, logs={"gce": loss.detach()})

@@ -127,7 +127,7 @@ class GSDNet(SmallLossMethod):
             "keep_ratio": keep_ratio,
             "weight_cap": weight_cap,
             "search_loss": search_loss(logits1, logits2, batch.labels, search_set),
-            "gda_loss": base_loss.item(),
+            "gda_loss": base_loss.detach(),
         }
 
         refined = batch.labels
@@ -136,15 +136,15 @@ class GSDNet(SmallLossMethod):
             refined = self._refined_labels(logits1, logits2, batch, small_loss, ctx.generator)
             kt_loss, con_loss = self._transfer_losses(logits1, logits2, batch, refined, weights, ctx)
             total = total + kt_loss + con_loss
-            logs["kt_loss"] = kt_loss.item()
-            logs["consistency_loss"] = con_loss.item()
+            logs["kt_loss"] = kt_loss.detach()
+            logs["consistency_loss"] = con_loss.detach()
         else:
             logs["kt_loss"] = 0.0
             logs["consistency_loss"] = 0.0
 
         if batch.clean_labels is not None:
-            logs["refined_label_accuracy"] = (refined == batch.clean_labels).float().mean().item()
-            logs["noisy_label_accuracy"] = (batch.labels == batch.clean_labels).float().mean().item()
+            logs["refined_label_accuracy"] = (refined == batch.clean_labels).float().mean()
+            logs["noisy_label_accuracy"] = (batch.labels == batch.clean_labels).float().mean()
         return LossOutput(loss=total, logs=logs)
 
     def _refined_labels(

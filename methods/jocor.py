@@ -58,5 +58,5 @@ class JoCoRMethod(SmallLossMethod):
         keep_ratio = self.keep_ratio(ctx)
         selected = small_loss_mask(pixel_loss, keep_ratio)
         loss = pixel_loss[selected].mean()
-        logs = {"jocor": loss.item(), "keep_ratio": keep_ratio, **clean_share_log(selected, batch)}
+        logs = {"jocor": loss.detach(), "keep_ratio": keep_ratio, **clean_share_log(selected, batch)}
         return LossOutput(loss=loss, logs=logs)

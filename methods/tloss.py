@@ -96,7 +96,7 @@ class TLossMethod(Method):
         if self.reduction == "pixel_mean":
             loss = loss / fg_probs[0].numel()
         nu_value = (torch.exp(self.nu.detach()) + EPSILON).item()
-        return LossOutput(loss=loss, logs={"tloss": loss.item(), "nu": nu_value})
+        return LossOutput(loss=loss, logs={"tloss": loss.detach(), "nu": nu_value})
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """ν in its own group: lr ``nu_lr`` and no weight decay, as the authors' separate Adam group."""
