@@ -32,8 +32,9 @@ SMALL_LOSS_SCHEDULE = {"ramp_epochs": 2}
 GSDNET_SCHEDULE = {"ramp_epochs": 2, "kt_start_epoch": 1, "w_max": 2.5, "w_decay_every": 1}
 
 #: Every method of the suite before the hook refactor, with its documented variants (Table 7 rows, reference-code
-#: options, the authors' weightings and reductions).
-CASES: dict[str, tuple[str, dict[str, Any]]] = {
+#: options, the authors' weightings and reductions), in the NCHW fp32 layout they were pinned in; then the
+#: engine's other execution settings (run config overrides), pinned when they were added.
+CASES: dict[str, tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], dict[str, Any]]] = {
     "ce": ("ce", {}),
     "gce": ("gce", {"q": 0.7}),
     "rce": ("rce", {}),
@@ -51,6 +52,10 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "gsdnet_no_gda": ("gsdnet", {**GSDNET_SCHEDULE, "gda": False}),
     "gsdnet_reference": ("gsdnet", {**GSDNET_SCHEDULE, "superpixels": "distance_bands", "kt_ce": "double_softmax"}),
     "gsdnet_random_region": ("gsdnet", {**GSDNET_SCHEDULE, "region_rule": "random", "r_cp": 0.1}),
+    "ce_channels_last": ("ce", {}, {"memory_format": "channels_last"}),
+    "gsdnet_channels_last": ("gsdnet", GSDNET_SCHEDULE, {"memory_format": "channels_last"}),
+    "ce_bf16": ("ce", {}, {"memory_format": "channels_last", "precision": "bf16"}),
+    "gsdnet_bf16": ("gsdnet", GSDNET_SCHEDULE, {"memory_format": "channels_last", "precision": "bf16"}),
 }
 
 
@@ -67,10 +72,12 @@ def _state_digest(checkpoint: Path) -> str:
 
 def golden_values(case: str, root: Path) -> dict[str, Any]:
     """Train ``case`` on a tiny generated set under ``root``; its per-epoch values and final state digest."""
-    method, options = CASES[case]
+    method, options, *overrides = CASES[case]
+    execution = {"memory_format": "contiguous", **(overrides[0] if overrides else {})}
     prepared, noise = write_synthetic_inputs(root / "inputs", n_train=8, n_test=4, size=32)
     config = RunConfig(prepared_dir=prepared, noise_dir=noise, method=method, method_options=dict(options),
-                       epochs=3, batch_size=4, eval_last_k=1, eval_batch_size=4, threads=1, device="cpu")
+                       epochs=3, batch_size=4, eval_last_k=1, eval_batch_size=4, threads=1, device="cpu",
+                       **execution)
     summary = train(config, root / "run", root / "ck", log=lambda _: None, keep_checkpoint=True)
     epochs = pd.read_csv(root / "run" / "epochs.csv").drop(columns=["train_seconds", "eval_seconds"])
     logged = {column: [repr(float(value)) for value in epochs[column]] for column in epochs.columns

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -105,20 +106,64 @@ def device_name(device: torch.device) -> str:
 
 
 @contextlib.contextmanager
-def torch_settings(device: torch.device, threads: int | None) -> Iterator[None]:
-    """Set torch's CPU threads and (on CPU) deterministic algorithms for the run; restore them afterwards."""
+def torch_settings(device: torch.device, threads: int | None, deterministic: bool = False) -> Iterator[None]:
+    """Set torch's CPU threads and deterministic algorithms (always on CPU; on CUDA with ``deterministic``, which
+    also turns cuDNN autotuning off; else cuDNN autotunes) for the run; restore them afterwards."""
     previous_threads = torch.get_num_threads()
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
     if threads is not None:
         torch.set_num_threads(threads)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = deterministic
+        torch.backends.cudnn.benchmark = not deterministic
     try:
         yield
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous_cudnn
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run computes: its device, the memory format of networks and inputs, and the autocast precision."""
+
+    device: torch.device
+    channels_last: bool = False
+    bf16: bool = False
+
+    @classmethod
+    def of(cls, config: RunConfig, device: torch.device) -> Execution:
+        return cls(device=device, channels_last=config.memory_format == "channels_last",
+                   bf16=config.precision == "bf16")
+
+    def layout(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` (``(B, C, H, W)`` or ``(B, C, D, H, W)``) in the run's memory format."""
+        if not self.channels_last or tensor.dim() not in (4, 5):
+            return tensor
+        return tensor.contiguous(memory_format=torch.channels_last if tensor.dim() == 4 else torch.channels_last_3d)
+
+    def prepare(self, network: nn.Module, dims: int) -> nn.Module:
+        """``network`` on the device, in the run's memory format for ``dims``-D inputs."""
+        network = network.to(self.device)
+        if self.channels_last:
+            network = network.to(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+        return network
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """bf16 autocast on the run's device type when ``bf16``, else a no-op context."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+
+#: fp32, NCHW on the CPU: what a step runs as when no Execution is given.
+PLAIN_CPU = Execution(torch.device("cpu"))
 
 
 def network_factory(backbone: str, in_channels: int, seed: int) -> NetworkFactory:
@@ -149,11 +194,13 @@ def _synchronize(device: torch.device) -> None:
 
 
 def training_step(method: Method, networks: Sequence[nn.Module], optimizer: torch.optim.Optimizer, batch: Batch,
-                  ctx: StepContext) -> LossOutput:
-    """One SGD step of ``method`` on ``batch``: forward, loss, backward, the after-backward hook, the optimiser
-    step and the after-step hook. The engine and the throughput benchmark both train through this function."""
-    outputs = method.forward_batch(networks, batch, ctx)
-    output = method.loss(outputs, batch, ctx)
+                  ctx: StepContext, execution: Execution = PLAIN_CPU) -> LossOutput:
+    """One SGD step of ``method`` on ``batch``: forward and loss (under the run's autocast), backward, the
+    after-backward hook, the optimiser step and the after-step hook. The engine and the throughput benchmark both
+    train through this function."""
+    with execution.autocast():
+        outputs = method.forward_batch(networks, batch, ctx)
+        output = method.loss(outputs, batch, ctx)
     optimizer.zero_grad(set_to_none=True)
     output.loss.backward()
     method.after_backward(networks, ctx)
@@ -194,7 +241,7 @@ def training_set_view(train_set: TrainingSet) -> TrainingSetView:
 
 @torch.no_grad()
 def infer_training_set(networks: Sequence[nn.Module], train_set: TrainingSet, scaler: InputScaler,
-                       batch_size: int) -> list[torch.Tensor]:
+                       batch_size: int, execution: Execution = PLAIN_CPU) -> list[torch.Tensor]:
     """Every network's ``(N, 2, H, W)`` float32 logits over the training set, in eval mode, without augmentation;
     the networks are back in train mode afterwards."""
     for network in networks:
@@ -202,9 +249,10 @@ def infer_training_set(networks: Sequence[nn.Module], train_set: TrainingSet, sc
     images = train_set.fields["images"]
     logits: list[list[torch.Tensor]] = [[] for _ in networks]
     for start in range(0, len(train_set), batch_size):
-        inputs = scaler(images[start:start + batch_size].float())
-        for index, network in enumerate(networks):
-            logits[index].append(network(inputs).float())
+        inputs = execution.layout(scaler(images[start:start + batch_size].float()))
+        with execution.autocast():
+            for index, network in enumerate(networks):
+                logits[index].append(network(inputs).float())
     for network in networks:
         network.train()
     return [torch.cat(parts) for parts in logits]
@@ -216,7 +264,8 @@ def epoch_context(epoch: int, config: RunConfig, networks: Sequence[nn.Module], 
     return EpochContext(
         epoch=epoch, num_epochs=config.epochs, tau=tau, networks=networks, optimizer=optimizer,
         training_set=training_set_view(train_set),
-        infer_training_set=lambda: infer_training_set(networks, train_set, scaler, config.eval_batch_size),
+        infer_training_set=lambda: infer_training_set(networks, train_set, scaler, config.eval_batch_size,
+                                                      Execution.of(config, device)),
         generator=seeded_generator(config.seed, epoch, "epoch_hooks", device=device))
 
 
@@ -239,14 +288,16 @@ def train_epoch(epoch: int, config: RunConfig, networks: Sequence[nn.Module], me
                       generator=seeded_generator(config.seed, epoch, "method", device=device),
                       iteration=epoch * len(batches), steps_per_epoch=len(batches))
     logs = LogAccumulator(device)
+    execution = Execution.of(config, device)
     for step, indices in enumerate(batches):
         fields = train_set.take(indices)
         indices = indices.to(fields["labels"].device)
         fields["labels"] = method.training_labels(indices, fields["labels"])
         batch = augment_batch(fields, data_generator, scaler, config.jitter_strength, with_jitter)
         batch.indices = indices
+        batch.images, batch.jittered = execution.layout(batch.images), execution.layout(batch.jittered)
         ctx.iteration = epoch * len(batches) + step
-        logs.add(training_step(method, networks, optimizer, batch, ctx))
+        logs.add(training_step(method, networks, optimizer, batch, ctx, execution))
     row = logs.means()
     row.update(method.on_epoch_end(hooks))
     _synchronize(device)
@@ -256,7 +307,8 @@ def train_epoch(epoch: int, config: RunConfig, networks: Sequence[nn.Module], me
 
 @torch.no_grad()
 def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, scaler: InputScaler,
-             batch_size: int, device: torch.device, empty_score: float = 1.0) -> Evaluation:
+             batch_size: int, device: torch.device, empty_score: float = 1.0,
+             execution: Execution = PLAIN_CPU) -> Evaluation:
     """Score the test split with ``method.predict`` (networks in eval mode).
 
     Per image (the reference's protocol): per-image Dice against each reference mask, averaged per batch of
@@ -272,10 +324,11 @@ def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, s
     intersections, totals, batch_means, predictions = [], [], [], []
     inference_seconds = 0.0
     for rows in test_set.batches(batch_size):
-        images = scaler(test_set.images[rows].float())
+        images = execution.layout(scaler(test_set.images[rows].float()))
         _synchronize(device)
         inference_start = time.perf_counter()
-        prediction = method.predict(networks, images)
+        with execution.autocast():
+            prediction = method.predict(networks, images)
         _synchronize(device)
         inference_seconds += time.perf_counter() - inference_start
         batch_references = references[rows]
@@ -441,7 +494,7 @@ def train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable[
     threads. Returns the summary.
     """
     device = select_device(config.device)
-    with torch_settings(device, threads if threads is not None else config.threads):
+    with torch_settings(device, threads if threads is not None else config.threads, config.deterministic):
         return _train(config, Path(out_dir), Path(checkpoint_dir), log, device, keep_checkpoint)
 
 
@@ -450,7 +503,13 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
     data = load_run_data(config, log)
     check_input_size(config.backbone, tuple(data.train.fields["images"].shape[2:]))
     method = build_method(config.method, **config.method_options).to(device)
-    networks = [network.to(device) for network in build_networks(method, config.backbone, data.channels, config.seed)]
+    execution = Execution.of(config, device)
+    dims = data.train.fields["images"].dim() - 2
+    networks = [execution.prepare(network, dims)
+                for network in build_networks(method, config.backbone, data.channels, config.seed)]
+    if config.compile:
+        for network in networks:
+            network.compile()
     optimizer = method.configure_optimizer(networks, optimizer_settings(config))
     fingerprint = run_fingerprint(config, data.sources)
     checkpoint_path = checkpoint_dir / CHECKPOINT_NAME
@@ -471,7 +530,8 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
         row.update(train_epoch(epoch, config, networks, method, optimizer, train_set, data.scaler, data.tau, device))
         row.update(eval_seconds=None, dice_batch_mean=None, dice_image_mean=None)
         if epoch >= first_evaluated:
-            result = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size, device, empty_score)
+            result = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size, device, empty_score,
+                              execution)
             row.update(eval_seconds=result.seconds, dice_batch_mean=result.dice_batch_mean,
                        dice_image_mean=result.dice_image_mean)
             row.update(dict(zip(rater_columns, map(float, result.rater_protocol), strict=False)))
@@ -501,7 +561,7 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
               pd.DataFrame(progress.per_image_rows, columns=["epoch", "name", "dice", *rater_columns]))
     if final_predictions is None:  # resumed after the last epoch: the checkpoint holds the final networks
         final_predictions = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size,
-                                     device, empty_score).predictions
+                                     device, empty_score, execution).predictions
     write_npz(out_dir / PREDICTIONS_NAME, masks=final_predictions, names=np.array(test_set.names, dtype=str))
     write_json(out_dir / "summary.json", summary)
     if not keep_checkpoint:
