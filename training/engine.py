@@ -479,6 +479,8 @@ def _summary(config: RunConfig, progress: Progress, tau: float, scaler: InputSca
         "inference_ms_per_image": progress.inference_ms_per_image,
         "num_parameters": count_parameters([*networks, method]),
         "num_networks": len(networks),
+        "inference": getattr(method, "inference", "single network" if len(networks) == 1 else "fused"),
+        "execution": f"{config.memory_format}, {config.precision}",
         "resumed_at_epoch": resumed_at,
     }
 
