@@ -52,9 +52,24 @@ def experiment_datasets(config: dict[str, Any], table: str) -> list[str]:
     return [name for name in experiment.get("datasets", active) if name in active]
 
 
+def unavailable_variants(config: dict[str, Any]) -> dict[str, str]:
+    """Variant -> why it cannot run here (:meth:`methods.base.Method.unavailable_reason`, e.g. MSA without a SAM
+    checkpoint): such variants are left out of the DAG, and their table cells carry the reason."""
+    from methods.registry import get_method
+
+    reasons = {}
+    for variant in config["variants"]:
+        method, options = method_options(config, variant)
+        reason = get_method(method).unavailable_reason(options)
+        if reason:
+            reasons[variant] = reason
+    return reasons
+
+
 def experiment_runs(config: dict[str, Any], table: str) -> list[Path]:
     """``summary.json`` paths of every run behind one table: data set x setting x variant x seed (Table 9: its
-    cells x seed, :func:`annotation_ratio_cells`)."""
+    cells x seed, :func:`annotation_ratio_cells`); variants that cannot run here (:func:`unavailable_variants`)
+    are left out."""
     if table == ANNOTATION_RATIO_TABLE:
         return [run_summary(cell["dataset"], cell["setting"], cell["run_variant"], seed)
                 for cell in annotation_ratio_cells(config) for seed in config.get("seeds", [0])]
@@ -64,6 +79,8 @@ def experiment_runs(config: dict[str, Any], table: str) -> list[Path]:
         pairs += [(setting, variant) for setting in experiment["settings"]
                   if config["noise_settings"][setting].get("rater") == "sampled"
                   for variant in experiment.get("sampled_variants", [])]
+    unavailable = unavailable_variants(config)
+    pairs = [(setting, variant) for setting, variant in pairs if variant not in unavailable]
     return [
         RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
         for dataset in experiment_datasets(config, table)

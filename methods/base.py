@@ -234,6 +234,12 @@ class Method(nn.Module):
         return torch.stack([network(images) for network in networks]).sum(dim=0).argmax(dim=1)
 
     @classmethod
+    def unavailable_reason(cls, options: dict[str, Any]) -> str | None:
+        """Why a run of the method with config ``options`` cannot be trained here and is left out of the DAG (its
+        table cells say so), e.g. ``"not run: no SAM checkpoint"``; None (the default) when it can run."""
+        return None
+
+    @classmethod
     def contract_options(cls) -> dict[str, Any]:
         """Options the registry-wide contract test builds the method with (default: its defaults, ``{}``); a method
         that needs external files (weights) returns a small self-contained configuration."""

@@ -172,3 +172,14 @@ def test_run_with_dice_in_points_is_rejected(tmp_path: Path) -> None:
         aggregate_runs([run])
     with pytest.raises(InputError, match=r"summary\.json"):
         load_run(tmp_path / "runs" / "nowhere" / "seed0")
+
+
+def test_a_variant_that_cannot_run_keeps_its_row_with_the_reason(tmp_path: Path) -> None:
+    frame = pd.DataFrame([{"variant": "CE", "dataset": "kvasir", "setting": "S_R", "seed": 0, "dice_mean": 70.0,
+                           "dice_std": 1.0}])
+    table = build_method_table(frame, "4", {"CE": "CE Loss", "MSA": "MSA"}, lambda d, s: f"Kvasir {s}",
+                               not_run={"MSA": "not run: no SAM checkpoint"})
+    msa = table[table["Variant"] == "MSA"].iloc[0]
+    assert msa["kvasir S_R ours"] == "not run: no SAM checkpoint"
+    assert msa["kvasir S_R paper"] == "78.46 ± 0.56"
+    assert table[table["Variant"] == "CE"].iloc[0]["kvasir S_R ours"] == "70.00 ± 1.00"

@@ -20,6 +20,7 @@ from common.workflow_config import (
     qualitative_datasets,
     run_tau,
     training_settings,
+    unavailable_variants,
     validate_config,
 )
 from evaluation.run_description import RunDescription
