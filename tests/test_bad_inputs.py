@@ -279,7 +279,8 @@ ConfigChange = Callable[[dict[str, Any]], None]
 
 #: (change of the default config, expected text)
 CONFIG_CASES = [
-    pytest.param(set_key("variants.Mine", {"method": "mine"}), "config key variants.Mine.method: unknown method 'mine'; known methods: ce, ",
+    pytest.param(set_key("variants.Mine", {"method": "mine"}),
+                 "config key variants.Mine.method: unknown method 'mine'; known methods: ",
                  id="unknown-method"),
     pytest.param(set_key("experiments.table4.datasets", ["synthetic", "acdc"]),
                  "config key experiments.table4.datasets: unknown data set 'acdc'",
@@ -329,7 +330,8 @@ CONFIG_CASES = [
                  "config key variants.GCE: method 'gce': option 'q' must be a number; got 'high'",
                  id="method-option-type"),
     pytest.param(set_key("datasets.synthetic.adapter", "synthetc"),
-                 "config key datasets.synthetic.adapter: unknown adapter 'synthetc'; known adapters: brats, ", id="unknown-adapter"),
+                 "config key datasets.synthetic.adapter: unknown adapter 'synthetc'; known adapters: brats, ",
+                 id="unknown-adapter"),
     pytest.param(set_key("datasets.synthetic.paper_data_set", "Kvasir-SEG"),
                  "config key datasets.synthetic.paper_data_set: 'Kvasir-SEG' is not one of "
                  "['Kvasir', 'Shenzhen', 'BU_SUC', 'BraTS2020', 'LIDC', 'MMIS']", id="unknown-paper-data-set"),
