@@ -5,18 +5,20 @@ Adding a method: write ``methods/my_method.py`` with a ``Method`` subclass decor
 the registry, and ``tests/test_method_contract.py`` tests it with every other registered method.
 """
 
-from methods import adele, ce, coteaching, gce, gsdnet, jocor, msa, rce, spguide, tloss
+from methods import adele, cdr, ce, coteaching, gce, gsdnet, idmps, jocor, msa, rce, spguide, tloss
 from methods.registry import available_methods, build_method, get_method, register_method
 
 __all__ = [
     "adele",
     "available_methods",
     "build_method",
+    "cdr",
     "ce",
     "coteaching",
     "gce",
     "get_method",
     "gsdnet",
+    "idmps",
     "jocor",
     "msa",
     "rce",
