@@ -150,7 +150,7 @@ def check_registry_names(config: dict[str, Any]) -> None:
 
 def check_config(config: dict[str, Any]) -> None:
     """Cross-reference checks after schema validation; the first problem is an InputError naming the key."""
-    from methods import build_method
+    from methods import build_method, get_method
 
     check_registry_names(config)
     settings = config["noise_settings"]
@@ -169,15 +169,20 @@ def check_config(config: dict[str, Any]) -> None:
         if spec["model"] == "dilate_erode" and spec["radius"][0] > spec["radius"][1]:
             raise InputError(f"config key noise_settings.{name}.radius: low {spec['radius'][0]} > high "
                              f"{spec['radius'][1]}")
+    unavailable = unavailable_variants(config)
     for variant in config["variants"]:
         method, options = method_options(config, variant)
+        if variant in unavailable:
+            continue
+        get_method(method).check_config(options, f"variants.{variant}")
         try:
             build_method(method, **options)
         except InputError as error:
             raise InputError(f"config key variants.{variant}: {error}") from None
     for dataset, entry in config["datasets"].items():
         for method in entry.get("method_options", {}):
-            variant = next((name for name, spec in config["variants"].items() if spec["method"] == method), None)
+            variant = next((name for name, spec in config["variants"].items()
+                            if spec["method"] == method and name not in unavailable), None)
             if variant is None:
                 continue
             try:

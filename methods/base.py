@@ -234,6 +234,11 @@ class Method(nn.Module):
         return torch.stack([network(images) for network in networks]).sum(dim=0).argmax(dim=1)
 
     @classmethod
+    def check_config(cls, options: dict[str, Any], key: str) -> None:
+        """Checks of config ``options`` beyond their types and values, run before any job (e.g. that a weights file
+        exists); a problem is an InputError naming ``key`` (default: none). Not called for unavailable runs."""
+
+    @classmethod
     def unavailable_reason(cls, options: dict[str, Any]) -> str | None:
         """Why a run of the method with config ``options`` cannot be trained here and is left out of the DAG (its
         table cells say so), e.g. ``"not run: no SAM checkpoint"``; None (the default) when it can run."""

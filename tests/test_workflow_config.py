@@ -147,7 +147,8 @@ def test_experiment_runs_cover_the_grid() -> None:
     config["seeds"] = [0, 1]
     runs = experiment_runs(config, "table4")
     experiment = config["experiments"]["table4"]
-    assert len(runs) == len(experiment["settings"]) * len(experiment["variants"]) * 2
+    runnable = [variant for variant in experiment["variants"] if variant != "MSA"]  # MSA: no SAM checkpoint here
+    assert len(runs) == len(experiment["settings"]) * len(runnable) * 2
     assert Path("results/runs/synthetic/S_R/CE/seed1/summary.json") in runs
 
 
@@ -178,3 +179,15 @@ def test_paper_data_sets_of_the_active_data_sets() -> None:
     assert paper_data_sets(config) == {"synthetic": "Kvasir", "synthetic_raters": "LIDC", "synthetic3d": "BraTS2020"}
     config["datasets"]["kvasir"]["path"] = "/data/kvasir"
     assert paper_data_sets(config)["kvasir"] is None
+
+
+def test_msa_without_a_checkpoint_is_left_out_and_a_missing_checkpoint_is_refused(tmp_path: Path) -> None:
+    config = default_config()
+    check_config(config)
+    runs = [str(path) for path in experiment_runs(config, "table4")]
+    assert "MSA" in config["experiments"]["table4"]["variants"] and not any("/MSA/" in run for run in runs)
+    assert any("/GSD-Net/" in run for run in runs)
+    config["variants"]["MSA"]["sam_checkpoint"] = str(tmp_path / "sam_vit_b_01ec64.pth")
+    with pytest.raises(InputError, match=r"^config key variants\.MSA\.sam_checkpoint: MSA needs the SAM ViT-B "
+                                         rf"checkpoint: .*; file not found: {tmp_path}/sam_vit_b_01ec64\.pth$"):
+        check_config(config)
