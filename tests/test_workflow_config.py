@@ -191,3 +191,12 @@ def test_msa_without_a_checkpoint_is_left_out_and_a_missing_checkpoint_is_refuse
     with pytest.raises(InputError, match=r"^config key variants\.MSA\.sam_checkpoint: MSA needs the SAM ViT-B "
                                          rf"checkpoint: .*; file not found: {tmp_path}/sam_vit_b_01ec64\.pth$"):
         check_config(config)
+
+
+def test_the_brats_shrinking_setting_is_the_reference_scripts_and_the_printed_one_is_kept() -> None:
+    from noise.settings import PAPER_SETTINGS
+
+    for settings in (default_config()["noise_settings"], PAPER_SETTINGS):
+        assert settings["S_R_3D"]["steps"] == 50 and settings["S_R_3D_printed"]["steps"] == 200
+        assert {key: value for key, value in settings["S_R_3D"].items() if key != "steps"} == \
+            {key: value for key, value in settings["S_R_3D_printed"].items() if key != "steps"}
