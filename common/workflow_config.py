@@ -98,14 +98,27 @@ def training_settings(config: dict[str, Any], dataset: str, variant: str) -> dic
     return merged
 
 
-def method_options(config: dict[str, Any], variant: str, dataset: str | None = None) -> tuple[str, dict[str, Any]]:
-    """(registry name, options) of a variant: every key but ``method`` and ``training``; on ``dataset``, updated
-    by the data set's ``method_options.<method>`` (its protocol constants, e.g. LIDC's co_weight 0.1)."""
+def method_options(config: dict[str, Any], variant: str, dataset: str | None = None,
+                   setting: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(registry name, options) of a variant: every key but ``method`` and ``training``; on ``dataset``, updated by
+    the data set's ``method_options.<method>`` (its protocol constants, e.g. LIDC's co_weight 0.1), then on
+    ``setting`` by ``setting_method_options.<setting>.<method>`` (e.g. r_cp 0.1 for Shenzhen S_E), then filled
+    with the method's defaults for the data set's working size where not set (GSD-Net's w_max, the paper's rule)."""
+    from methods.registry import get_method
+
     entry = config["variants"][variant]
+    method = entry["method"]
     options = {key: value for key, value in entry.items() if key not in ("method", "training")}
     if dataset is not None:
-        options.update(config["datasets"][dataset].get("method_options", {}).get(entry["method"], {}))
-    return entry["method"], options
+        dataset_entry = config["datasets"][dataset]
+        options.update(dataset_entry.get("method_options", {}).get(method, {}))
+        if setting is not None:
+            options.update(dataset_entry.get("setting_method_options", {}).get(setting, {}).get(method, {}))
+        sizes = dataset_entry["working_size"]
+        spatial = tuple(sizes) if isinstance(sizes, list) else (sizes, sizes)
+        for key, value in get_method(method).working_size_defaults(spatial).items():
+            options.setdefault(key, value)
+    return method, options
 
 
 def run_tau(config: dict[str, Any], dataset: str, setting: str) -> float | None:
@@ -151,6 +164,7 @@ def check_registry_names(config: dict[str, Any]) -> None:
 def check_config(config: dict[str, Any]) -> None:
     """Cross-reference checks after schema validation; the first problem is an InputError naming the key."""
     from methods import build_method, get_method
+    from methods.registry import METHODS
 
     check_registry_names(config)
     settings = config["noise_settings"]
@@ -180,16 +194,25 @@ def check_config(config: dict[str, Any]) -> None:
         except InputError as error:
             raise InputError(f"config key variants.{variant}: {error}") from None
     for dataset, entry in config["datasets"].items():
-        for method in entry.get("method_options", {}):
+        for setting, by_method in entry.get("setting_method_options", {}).items():
+            if setting not in entry["noise"]:
+                raise InputError(f"config key datasets.{dataset}.setting_method_options.{setting}: {setting!r} is not "
+                                 f"in datasets.{dataset}.noise")
+            for method in by_method:
+                METHODS.check(method, f"datasets.{dataset}.setting_method_options.{setting}")
+        overrides = [(None, method, f"method_options.{method}") for method in entry.get("method_options", {})]
+        overrides += [(setting, method, f"setting_method_options.{setting}.{method}")
+                      for setting, by_method in entry.get("setting_method_options", {}).items() for method in by_method]
+        for setting, method, key in overrides:
             variant = next((name for name, spec in config["variants"].items()
                             if spec["method"] == method and name not in unavailable), None)
             if variant is None:
                 continue
             try:
-                name, options = method_options(config, variant, dataset)
+                name, options = method_options(config, variant, dataset, setting)
                 build_method(name, **options)
             except InputError as error:
-                raise InputError(f"config key datasets.{dataset}.method_options.{method}: {error}") from None
+                raise InputError(f"config key datasets.{dataset}.{key}: {error}") from None
     active = active_datasets(config)
     for table, experiment in config["experiments"].items():
         for dataset in experiment.get("datasets", []):

@@ -234,6 +234,12 @@ class Method(nn.Module):
         return torch.stack([network(images) for network in networks]).sum(dim=0).argmax(dim=1)
 
     @classmethod
+    def working_size_defaults(cls, spatial_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Option defaults that depend on the data set's working size ``spatial_shape`` (``(H, W)`` or
+        ``(D, H, W)``), used where a config does not set them (default: none)."""
+        return {}
+
+    @classmethod
     def check_config(cls, options: dict[str, Any], key: str) -> None:
         """Checks of config ``options`` beyond their types and values, run before any job (e.g. that a weights file
         exists); a problem is an InputError naming ``key`` (default: none). Not called for unavailable runs."""

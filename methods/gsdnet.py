@@ -54,6 +54,8 @@ _REFINEMENTS = ("superpixel", "pixel", "none")
 _SUPERPIXEL_SOURCES = ("slic", "distance_bands")
 _REGION_RULES = ("threshold", "random")
 _KT_CROSS_ENTROPIES = ("paper", "double_softmax")
+#: Eq. 9's w_max at a 256-pixel side (paper Sec. 4.2: 10 at 256x256, 5 at 128x128).
+W_MAX_AT_256 = 10.0
 
 
 @register_method("gsdnet")
@@ -63,7 +65,8 @@ class GSDNet(SmallLossMethod):
     Options (defaults and their source):
         co_weight: g of Eq. 4, 0.5 (spec: 2D simulated sets; 0.1 for LIDC).
         gda: use the GDA weights of Eq. 9-10 (paper); False gives plain L_jocor (Eq. 6).
-        w_max: Eq. 9's w_max, 10 for 256x256 inputs (paper Sec. 4.2; 5 for 128x128).
+        w_max: Eq. 9's w_max, 10 for 256x256 inputs (paper Sec. 4.2; 5 for 128x128); the workflow derives it from
+            the working size by that rule (:meth:`working_size_defaults`) unless a config sets it.
         w_decay_every: epochs per unit decay of the cap, 10 (paper Eq. 9; the reference MMIS script uses 20).
         refinement: "superpixel" (SGLR, Eq. 12-14), "pixel" (Table 7's LR) or "none".
         superpixels: "slic" (paper) or "distance_bands" (reference code: the integer distance map D as labels).
@@ -107,6 +110,11 @@ class GSDNet(SmallLossMethod):
         self.r_cp = check_range("r_cp", r_cp, 0.0, 1.0)
         self.region_rule = check_choice("region_rule", region_rule, _REGION_RULES)
         self.kt_ce = check_choice("kt_ce", kt_ce, _KT_CROSS_ENTROPIES)
+
+    @classmethod
+    def working_size_defaults(cls, spatial_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Eq. 9's ``w_max`` by the paper's resolution rule, linear in the image side: 10 at 256, 5 at 128."""
+        return {"w_max": W_MAX_AT_256 * max(spatial_shape[-2:]) / 256}
 
     def loss(self, logits: Sequence[torch.Tensor], batch: Batch, ctx: StepContext) -> LossOutput:
         """Eq. 19: L_gda, plus L_kt + L_con from ``kt_start_epoch`` when refinement or KT is on."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import jsonschema
@@ -200,3 +201,65 @@ def test_the_brats_shrinking_setting_is_the_reference_scripts_and_the_printed_on
         assert settings["S_R_3D"]["steps"] == 50 and settings["S_R_3D_printed"]["steps"] == 200
         assert {key: value for key, value in settings["S_R_3D"].items() if key != "steps"} == \
             {key: value for key, value in settings["S_R_3D_printed"].items() if key != "steps"}
+
+
+def paper_config() -> dict:
+    config = default_config()
+    update_config(config, yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
+    return config
+
+
+def test_method_options_per_data_set_and_setting() -> None:
+    config = paper_config()
+    for dataset in ("shenzhen", "busuc"):
+        assert method_options(config, "GSD-Net", dataset, "S_E")[1]["r_cp"] == 0.1
+        assert "r_cp" not in method_options(config, "GSD-Net", dataset, "S_R")[1]
+    assert "r_cp" not in method_options(config, "GSD-Net", "kvasir", "S_E")[1]
+    config["datasets"]["shenzhen"]["setting_method_options"]["S_X"] = {"gsdnet": {"r_cp": 0.2}}
+    with pytest.raises(InputError, match=r"^config key datasets\.shenzhen\.setting_method_options\.S_X: 'S_X' is not "
+                                         r"in datasets\.shenzhen\.noise$"):
+        check_config(config)
+    config = paper_config()
+    config["datasets"]["busuc"]["setting_method_options"]["S_E"]["gsdnet"]["r_cp"] = 2.0
+    with pytest.raises(InputError, match=r"^config key datasets\.busuc\.setting_method_options\.S_E\.gsdnet: method "
+                                         r"'gsdnet': option 'r_cp' must be in \[0, 1\]; got 2.0$"):
+        check_config(config)
+
+
+def test_gsdnet_w_max_is_derived_from_the_working_size_unless_set() -> None:
+    config = default_config()
+    assert method_options(config, "GSD-Net", "synthetic", "S_R")[1]["w_max"] == 2.5  # 64^2: the value once typed
+    assert method_options(config, "GSD-Net", "lidc", "A1")[1]["w_max"] == 5.0        # 128^2
+    assert method_options(config, "GSD-Net", "kvasir", "S_R")[1]["w_max"] == 10.0    # 256^2
+    assert method_options(config, "GSD-Net", "synthetic3d", "S_R_3D")[1]["w_max"] == 2  # set by the data set
+    config["variants"]["GSD-Net"]["w_max"] = 7
+    assert method_options(config, "GSD-Net", "kvasir", "S_R")[1]["w_max"] == 7
+    assert "w_max" not in method_options(config, "CE", "kvasir", "S_R")[1]
+
+
+@pytest.mark.slow
+def test_the_paper_profile_plans_the_s_e_runs_of_shenzhen_and_busuc(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    paths = {}
+    for dataset in ("shenzhen", "busuc"):
+        root = tmp_path / dataset
+        for index in range(6):
+            split = "" if index < 4 else "_test"
+            for folder in (f"images{split}", f"masks{split}"):
+                (root / folder).mkdir(parents=True, exist_ok=True)
+            mask = np.zeros((64, 64), np.uint8)
+            mask[16:40, 20:44] = 255
+            Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(root / f"images{split}" / f"c{index}.png")
+            Image.fromarray(mask).save(root / f"masks{split}" / f"c{index}.png")
+        paths[dataset] = {"path": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path / "work"), "--configfile", str(ROOT / "config" / "paper.yaml"),
+         "--config", f"datasets={json.dumps(paths)}"], capture_output=True, text=True, check=True)
+    for dataset in ("shenzhen", "busuc"):
+        assert f"results/runs/{dataset}/S_E/GSD-Net/seed0/summary.json" in result.stdout
