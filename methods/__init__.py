@@ -5,7 +5,7 @@ Adding a method: write ``methods/my_method.py`` with a ``Method`` subclass decor
 the registry, and ``tests/test_method_contract.py`` tests it with every other registered method.
 """
 
-from methods import adele, cdr, ce, coteaching, gce, gsdnet, idmps, jocor, msa, rce, spguide, tloss
+from methods import adele, cdr, ce, coteaching, gce, gsdnet, idmps, jocor, msa, rce, rmd, spguide, tloss
 from methods.registry import available_methods, build_method, get_method, register_method
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "msa",
     "rce",
     "register_method",
+    "rmd",
     "spguide",
     "tloss",
 ]

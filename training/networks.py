@@ -26,6 +26,10 @@ _LAYERS: dict[int, tuple[type[nn.Module], type[nn.Module], type[nn.Module], str]
 }
 
 
+#: Shares of SmallUNet's ``dropout`` per encoder level, input level first (RMD's Unet2D rates over its 0.5).
+_DROPOUT_SHARES = (0.1, 0.2, 0.4, 0.6, 1.0)
+
+
 class DoubleConv(nn.Sequential):
     """Two (3x3[x3] convolution with bias -> BatchNorm -> ReLU) blocks; ``mid_channels`` defaults to
     ``out_channels``; ``dims`` 2 (images) or 3 (volumes)."""
@@ -75,10 +79,20 @@ class SmallUNet(nn.Module):
     About 1.08 M parameters for 3 input channels and 2 classes. ``dims=3`` builds the same design for volumes
     (3x3x3 convolutions, BatchNorm3d, 2x2x2 max pooling, trilinear upsampling): 3,239,890 parameters for
     4 input channels (BraTS's sequences) and 2 classes at base width 16.
+
+    ``dropout`` (default 0, none) is an optional element-wise dropout on the five encoder outputs, at rates
+    ``dropout`` times 0.1, 0.2, 0.4, 0.6, 1 from the input level to the bottleneck (RMD's Unet2D: 0.05, 0.1, 0.2,
+    0.3, 0.5, i.e. ``dropout = 0.5``). It acts only in train mode while :attr:`dropout_enabled` is set (RMD's
+    strong pass sets it); otherwise the network computes exactly as without it and draws no random numbers.
     """
 
-    def __init__(self, in_channels: int, num_classes: int = 2, base_width: int = 16, dims: int = 2) -> None:
+    def __init__(self, in_channels: int, num_classes: int = 2, base_width: int = 16, dims: int = 2,
+                 dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise InputError(f"SmallUNet: dropout must be in [0, 1), got {dropout}")
+        self.dropout_rates = [dropout * share for share in _DROPOUT_SHARES]
+        self.dropout_enabled = False
         widths = [base_width * 2**level for level in range(5)]
         self.inc = DoubleConv(in_channels, widths[0], dims=dims)
         self.downs = nn.ModuleList([
@@ -97,13 +111,20 @@ class SmallUNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes, H, W)``."""
-        features = [self.inc(images)]
-        for down in self.downs:
-            features.append(down(features[-1]))
+        features = [self._dropped(self.inc(images), 0)]
+        for level, down in enumerate(self.downs, start=1):
+            features.append(self._dropped(down(features[-1]), level))
         decoded = features.pop()
         for up in self.ups:
             decoded = up(decoded, features.pop())
         return self.head(decoded)
+
+    def _dropped(self, features: torch.Tensor, level: int) -> torch.Tensor:
+        """``features`` of encoder ``level`` after its dropout, when dropout is on (train mode, flag set)."""
+        rate = self.dropout_rates[level]
+        if self.dropout_enabled and self.training and rate > 0.0:
+            return F.dropout(features, rate, training=True)
+        return features
 
 
 #: Backbone factories by name: ``factory(in_channels, num_classes, **options)``.
@@ -111,13 +132,13 @@ BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
 
 
 @BACKBONES.register("unet_small")
-def _unet_small(in_channels: int, num_classes: int) -> nn.Module:
-    return SmallUNet(in_channels, num_classes)
+def _unet_small(in_channels: int, num_classes: int, **options: Any) -> nn.Module:
+    return SmallUNet(in_channels, num_classes, **options)
 
 
 @BACKBONES.register("unet3d_small")
-def _unet3d_small(in_channels: int, num_classes: int) -> nn.Module:
-    return SmallUNet(in_channels, num_classes, dims=3)
+def _unet3d_small(in_channels: int, num_classes: int, **options: Any) -> nn.Module:
+    return SmallUNet(in_channels, num_classes, dims=3, **options)
 
 
 @BACKBONES.register("unetpp")
