@@ -40,9 +40,10 @@ labels; non-binary rejected).
 Images are kept grey (1 channel) or RGB (3); RGBA loses its alpha, palette images become RGB, 16-bit images are
 scaled to 8 bit, and a set mixing grey and RGB has its grey images repeated to RGB.
 
-Seeded split (layouts without one): names sorted, permuted by ``numpy.random.default_rng(SeedSequence([split_seed,
-key]))`` with ``key`` the first 8 bytes (big-endian) of the SHA-256 of the data set's name; the first ``n_test``
-(or ``round(test_fraction * N)``, default fraction 0.3) of the permutation are test, the rest train.
+Seeded split (layouts without one): each name (or group) gets a key in [0, 1) from the SHA-256 of
+``"{dataset}/{split_seed}/{name}"`` alone (``adapters.prepare.split_key``). With ``test_fraction`` (default 0.3) a
+name is test where its key is below the fraction, so adding or removing a file moves no other sample; with
+``n_test`` the ``n_test`` smallest keys are test (exact count; adding a file moves at most the boundary name).
 """
 
 from adapters import brats, folder, gsdnet_layout, jsrt, kvasir, lidc, lidc_pickle, mmis, synthetic, synthetic_3d
