@@ -35,8 +35,9 @@ Adapters (registered name: layout, options):
   ``seed`` (0), ``n_train`` (8), ``n_test`` (4), ``size`` (32, the "released" side); ``synthetic: true``.
 
 Every adapter accepts ``allow_empty`` (default false, true for the multi-rater ones: an all-background mask is an
-error naming the file). Masks are binarised by ``adapters.masks.MASK_RULE`` (value > 127 on 0-255; 0/1 masks as
-labels; non-binary rejected).
+error naming the file). Masks are read by ``adapters.reading.read_mask`` and binarised by ``adapters.masks.MASK_RULE``
+(0/1 labels; else scaled by the file's range, > 127; palette by index; alpha refused unless ``mask_channel``;
+non-binary beyond ``max_grey_share`` rejected).
 Images are kept grey (1 channel) or RGB (3); RGBA loses its alpha, palette images become RGB, 16-bit images are
 scaled to 8 bit, and a set mixing grey and RGB has its grey images repeated to RGB.
 

@@ -163,7 +163,12 @@ def _prepare_sample(name: str, size: tuple[int, ...]) -> PreparedSample:
             raise InputError(f"adapter {_worker_adapter.registry_name!r}: sample {name!r} has rater masks "
                              f"{sample.raters.shape}; expected (R, {', '.join(map(str, mask.shape))})")
         raters = np.stack([resize_mask(rater, size) for rater in sample.raters])
-    return PreparedSample(resize_image(image, size), resize_mask(mask, size), raters, mask.shape,
+    resized = resize_mask(mask, size)
+    if mask.any() and not resized.any() and not _worker_adapter.allow_empty:
+        raise InputError(f"{_worker_adapter.source()}: sample {name!r}: its mask's {int(np.count_nonzero(mask))} "
+                         f"foreground pixel(s) at the released size {'x'.join(map(str, mask.shape))} vanish at the "
+                         f"working size {'x'.join(map(str, size))}; set option allow_empty: true to accept it as empty")
+    return PreparedSample(resize_image(image, size), resized, raters, mask.shape,
                           np.packbits(mask.astype(bool), axis=None), sample.group)
 
 

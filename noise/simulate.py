@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from adapters.masks import MASK_RULE, binarize_mask, resize_mask
+from adapters.masks import DEFAULT_MAX_GREY_SHARE, MASK_RULE, resize_mask
 from adapters.prepare import read_split
+from adapters.reading import read_mask
 from common.atomic import write_csv, write_json, write_npz
 from common.errors import InputError
 from common.provenance import provenance
@@ -174,23 +175,16 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
     return summary
 
 
-def read_mask_file(path: Path) -> np.ndarray:
-    """Read a mask image and binarise it by :data:`adapters.masks.MASK_RULE`; bool ``(H, W)``."""
-    try:
-        with Image.open(path) as image:
-            frames = getattr(image, "n_frames", 1)
-            values = np.asarray(image)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise InputError(f"{path}: unreadable image ({error})") from error
-    if frames > 1:
-        raise InputError(f"{path}: holds {frames} frames (a stack or 3D volume); expected one 2D mask")
-    return binarize_mask(values, str(path))
+def read_mask_file(path: Path, max_grey_share: float = DEFAULT_MAX_GREY_SHARE,
+                   mask_channel: int | None = None) -> np.ndarray:
+    """Read a mask image with the adapters' reader (:func:`adapters.reading.read_mask`); bool ``(H, W)``."""
+    return read_mask(path, max_grey_share, mask_channel)
 
 
-def _noise_file(task: tuple[Path, Path, int, NoiseSetting]) -> dict[str, float]:
+def _noise_file(task: tuple[Path, Path, int, NoiseSetting, float, int | None]) -> dict[str, float]:
     """Read, noise and write one mask file (PNG 0/255, same size); its statistics and pixel count."""
-    source, target, stream_seed, setting = task
-    clean = read_mask_file(source)
+    source, target, stream_seed, setting, max_grey_share, mask_channel = task
+    clean = read_mask_file(source, max_grey_share, mask_channel)
     noisy = setting.apply(clean, np.random.default_rng(stream_seed))
     try:
         Image.fromarray(noisy.astype(np.uint8) * np.uint8(255)).save(target, format="PNG")
@@ -200,7 +194,8 @@ def _noise_file(task: tuple[Path, Path, int, NoiseSetting]) -> dict[str, float]:
 
 
 def simulate_folder(in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], setting_name: str,
-                    setting: NoiseSetting, seed: int, workers: int = 1) -> dict[str, Any]:
+                    setting: NoiseSetting, seed: int, workers: int = 1,
+                    max_grey_share: float = DEFAULT_MAX_GREY_SHARE, mask_channel: int | None = None) -> dict[str, Any]:
     """Noise every mask file in ``in_dir`` into ``out_dir`` as ``<stem>.png`` (0/255, same size), with stats.csv
     and summary.json. Works in a temporary folder beside ``out_dir`` and renames it at the end, so ``out_dir``
     appears complete or not at all; refuses an existing non-empty ``out_dir``. Returns the summary.
@@ -225,7 +220,7 @@ def simulate_folder(in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
         raise InputError(f"{target}: cannot create the output folder ({error.strerror})") from error
     try:
         tasks = [(path, temporary / f"{path.stem}.png", sample_seed(FOLDER_DATASET, setting_name, path.stem, seed),
-                  setting) for path in files]
+                  setting, max_grey_share, mask_channel) for path in files]
         rows = pd.DataFrame(_parallel_map(_noise_file, tasks, workers))
         stats = rows[STATS_COLUMNS]
         summary = {**_summary(stats, rows["pixels"].to_numpy(), setting_name, setting, "original", seed),

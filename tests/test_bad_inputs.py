@@ -118,6 +118,35 @@ def float_image(root: Path) -> None:
     Image.fromarray(np.zeros(IMAGE_SIZE, dtype=np.float32)).save(root / "images" / "case1.tif")
 
 
+def sixteen_bit_gradient_mask(root: Path) -> None:
+    gradient = np.tile(np.linspace(0, 65535, IMAGE_SIZE[1]).astype(np.uint16), (IMAGE_SIZE[0], 1))
+    Image.fromarray(gradient).save(root / "masks" / "case1.png")
+
+
+def alpha_only_mask(root: Path) -> None:
+    pixels = np.zeros((*IMAGE_SIZE, 4), dtype=np.uint8)
+    pixels[..., 3] = rectangle_mask(1)
+    save_image(root / "masks" / "case1.png", pixels)
+
+
+def red_label_mask(root: Path) -> None:
+    pixels = np.zeros((*IMAGE_SIZE, 3), dtype=np.uint8)
+    pixels[10:13, 10:13, 0] = 255
+    save_image(root / "masks" / "case1.png", pixels)
+
+
+def slightly_grey_mask(root: Path) -> None:
+    mask = rectangle_mask(1)
+    mask[30:32, 0:10] = 128
+    save_image(root / "masks" / "case1.png", mask)
+
+
+def tiny_mask(root: Path) -> None:
+    mask = np.zeros(IMAGE_SIZE, dtype=np.uint8)
+    mask[7, 7] = 255
+    save_image(root / "masks" / "case1.png", mask)
+
+
 BreakLayout = Callable[[Path], None]
 
 
@@ -165,6 +194,28 @@ DATA_CASES = [
                  id="float-image"),
     pytest.param("kvasir_seg", lambda root: save_image(root / "images" / "case0.png", grey_gradient()), {},
                  "{root}/images: two files share the name 'case0': case0.jpg, case0.png", id="duplicate-name"),
+    pytest.param("kvasir_seg", sixteen_bit_gradient_mask, {},
+                 "{root}/masks/case1.png: mask is not binary (75.0 % of pixels lie strictly between 30 and 225 on "
+                 "0-255, more than max_grey_share 1.0 %)", id="16-bit-grey-gradient-mask"),
+    pytest.param("kvasir_seg", alpha_only_mask, {},
+                 "{root}/masks/case1.png: mask has an alpha channel that is not fully opaque (mode RGBA); set option "
+                 "mask_channel to the channel that holds the mask (0-3)", id="rgba-mask-shape-in-alpha"),
+    pytest.param("kvasir_seg", red_label_mask, {},
+                 "{root}/masks/case1.png: mask is not binary (0.5 % of pixels lie strictly between 30 and 225 on "
+                 "0-255 and none is foreground (> 127); a coloured or dim label?)", id="red-label-under-1-percent"),
+    pytest.param("kvasir_seg", slightly_grey_mask, {},
+                 "{root}/masks/case1.png: mask is not binary (1.04 % of pixels lie strictly between 30 and 225 on "
+                 "0-255, more than max_grey_share 1.0 %)", id="grey-share-just-above-limit"),
+    pytest.param("kvasir_seg", unchanged, {"options": {"max_grey_share": 1.5}},
+                 "adapter 'kvasir_seg': option 'max_grey_share': must be a number in [0, 1), got 1.5",
+                 id="max-grey-share-out-of-range"),
+    pytest.param("kvasir_seg", unchanged, {"options": {"mask_channel": 5}},
+                 "{root}/masks/case0.png: mask_channel 5 does not exist; the mask has 1 channel(s) (mode L)",
+                 id="mask-channel-missing"),
+    pytest.param("kvasir_seg", tiny_mask, {},
+                 "{root}: sample 'case1': its mask's 1 foreground pixel(s) at the released size 48x40 vanish at the "
+                 "working size 16x16; set option allow_empty: true to accept it as empty",
+                 id="mask-vanishes-at-working-size"),
     pytest.param("kvasir", unchanged, {}, "unknown adapter 'kvasir'; known adapters: brats, folder, gsdnet",
                  id="unknown-adapter"),
     pytest.param("folder", unchanged, {"options": {"mask_sufix": "_mask"}},
@@ -381,8 +432,11 @@ def test_bad_config_through_snakemake(tmp_path: Path, overlay: dict[str, Any], e
 def mask_folders(tmp_path: Path) -> Path:
     """Folders of masks next to each other: good ones, an empty one, and ones with a single bad file."""
     good = rectangle_mask(0)
-    for folder in ("masks", "grey", "volume", "broken"):
+    for folder in ("masks", "grey", "volume", "broken", "alpha"):
         save_image(tmp_path / folder / "a.png", good)
+    alpha = np.zeros((*IMAGE_SIZE, 4), dtype=np.uint8)
+    alpha[..., 3] = good
+    save_image(tmp_path / "alpha" / "b.png", alpha)
     save_image(tmp_path / "grey" / "b.png", grey_gradient())
     frames = [Image.fromarray(good) for _ in range(3)]
     frames[0].save(tmp_path / "volume" / "b.tif", save_all=True, append_images=frames[1:])
@@ -409,7 +463,11 @@ NOISE_CLI_CASES = [
     pytest.param("masks", ["--setting", "S_R", "--workers", "0"], 2, "--workers: must be >= 1, got 0",
                  id="zero-workers"),
     pytest.param("grey", ["--setting", "S_R"], 1, "{base}/grey/b.png: mask is not binary", id="non-binary-mask"),
-    pytest.param("broken", ["--setting", "S_R"], 1, "{base}/broken/b.png: unreadable image", id="unreadable-mask"),
+    pytest.param("alpha", ["--setting", "S_R"], 1, "{base}/alpha/b.png: mask has an alpha channel that is not "
+                 "fully opaque (mode RGBA); set option mask_channel", id="rgba-mask-as-in-the-adapters"),
+    pytest.param("masks", ["--setting", "S_R", "--max-grey-share", "2"], 2,
+                 "--max-grey-share: must be a number in [0, 1), got 2.0", id="max-grey-share-2"),
+    pytest.param("broken", ["--setting", "S_R"], 1, "{base}/broken/b.png: cannot read image", id="unreadable-mask"),
     pytest.param("volume", ["--setting", "S_R"], 1, "{base}/volume/b.tif: holds 3 frames", id="mask-as-3D-volume"),
 ]
 

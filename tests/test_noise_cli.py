@@ -107,7 +107,7 @@ def test_input_errors_exit_1_and_leave_nothing(tmp_path: Path, mask_folder: Path
     assert_one_line_error(run_noise(empty, out, "--setting", "S_R"), 1, "no mask files")
 
     (mask_folder / "broken.png").write_bytes(b"not a png at all")
-    assert_one_line_error(run_noise(mask_folder, out, "--setting", "S_R"), 1, "broken.png: unreadable")
+    assert_one_line_error(run_noise(mask_folder, out, "--setting", "S_R"), 1, "broken.png: cannot read image")
     (mask_folder / "broken.png").unlink()
 
     gradient = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (32, 1))
