@@ -313,3 +313,43 @@ def test_empty_mask_is_accepted_with_allow_empty(tmp_path: Path) -> None:
     assert not arrays["masks"][1].any() and not originals["case01"].any()
     with pytest.raises(InputError, match=r"option 'allow_empty' must be bool"):
         get_adapter("folder", root, allow_empty="yes")
+
+
+def _per_case_layout(root: Path, names: list[str]) -> Path:
+    """One folder per case: ``{case}/image/scan.png`` and ``{case}/annotation/seg_mask.png``."""
+    for index, name in enumerate(names):
+        _save(root / name / "image" / "scan.png", _image(index))
+        _save(root / name / "annotation" / "seg_mask.png", _mask(index))
+    return root
+
+
+PER_CASE_OPTIONS = {"image_pattern": "*/image/*.png", "mask_pattern": "**/annotation/*.png",
+                    "name_regex": r"^(?P<name>[^/]+)/"}
+
+
+def test_folder_patterns_prepare_a_per_case_nested_layout(tmp_path: Path) -> None:
+    names = _names(6)
+    root = _per_case_layout(tmp_path / "cases", names)
+    metadata = prepare_dataset("cases", "folder", root, tmp_path / "out", 8, PER_CASE_OPTIONS, n_test=2)
+    arrays, originals, split, _ = _load_prepared(tmp_path / "out")
+    assert arrays["names"].tolist() == names and split["name"].tolist() == names
+    assert (metadata["n_train"], metadata["n_test"]) == (4, 2)
+    for index, name in enumerate(names):
+        np.testing.assert_array_equal(originals[name], _mask(index) > 0)
+    (root / names[2] / "annotation" / "seg_mask.png").unlink()
+    with pytest.raises(InputError, match=rf"1 image\(s\) without a mask: {names[2]}/image/scan.png"):
+        get_adapter("folder", root, **PER_CASE_OPTIONS).sample_names()
+
+
+def test_dangling_symlink_is_named_as_such(tmp_path: Path) -> None:
+    root = _pair_layout(tmp_path / "set", _names(4))
+    link = root / "masks" / "case09.png"
+    link.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(InputError, match=rf"{link}: dangling symbolic link \(its target .*gone.png does not exist\)"):
+        get_adapter("folder", root).sample_names()
+    root = _per_case_layout(tmp_path / "cases", _names(3))
+    link = root / "case09" / "image" / "scan.png"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(InputError, match=rf"{link}: dangling symbolic link"):
+        get_adapter("folder", root, **PER_CASE_OPTIONS).sample_names()
