@@ -58,12 +58,24 @@ _ALLOWED_GLOBALS = frozenset({
 })
 
 
+def _latin1_bytes(text: Any, encoding: str = "utf-8") -> bytes:
+    """Stand-in for ``_codecs.encode``, which protocol-2 pickles written by Python 3 use to store bytes (as
+    ``encode(text, "latin1")``); any other argument is refused."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r}) (only latin1 "
+                                     "bytes are read)")
+    return text.encode("latin1")
+
+
 class _ArrayUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only :data:`_ALLOWED_GLOBALS` (NumPy arrays, dtypes, scalars)."""
+    """An unpickler that resolves only :data:`_ALLOWED_GLOBALS` (NumPy arrays, dtypes, scalars) and the latin1 form
+    of ``_codecs.encode`` (:func:`_latin1_bytes`)."""
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "numpy.core" or module.startswith("numpy.core."):
             module = "numpy._core" + module[len("numpy.core"):]
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only NumPy arrays are read)")
         return super().find_class(module, name)

@@ -419,3 +419,22 @@ def test_lidc_shared_release_patients_slices_and_rater_agreement() -> None:
     either = raters[:, 0].any(axis=(1, 2)) | raters[:, 1].any(axis=(1, 2))
     agreement = dice_per_image(raters[either, 0], raters[either, 1]).mean()
     assert 0.3 < agreement < 0.7
+
+
+def test_protocol_2_pickles_from_python_3_load_and_payloads_stay_refused(tmp_path: Path) -> None:
+    data = _pickle_layout(tmp_path, PICKLE_TRAIN, PICKLE_TEST)
+    pkl = tmp_path / "lidc_attributes.pkl"
+    pkl.write_bytes(pickle.dumps(data, protocol=2))
+    assert b"_codecs" in pkl.read_bytes()
+    adapter = get_adapter("lidc_pickle", tmp_path)
+    sample = adapter.load(PICKLE_TRAIN[1])
+    np.testing.assert_array_equal(sample.raters, np.asarray(data[PICKLE_TRAIN[1]]["masks"], dtype=bool))
+
+    rot13 = b"\x80\x02c_codecs\nencode\nq\x00X\x03\x00\x00\x00abcq\x01X\x05\x00\x00\x00rot13q\x02\x86q\x03Rq\x04."
+    system = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+    cases = ((rot13, r"refusing _codecs.encode\(str, 'rot13'\)"), (system, "refusing to load os.system"))
+    for payload, refused in cases:
+        pkl.write_bytes(payload)
+        with pytest.raises(InputError, match=refused) as error:
+            get_adapter("lidc_pickle", tmp_path).sample_names()
+        _one_line(error, pkl)
