@@ -10,9 +10,10 @@ working size) are stored the same way with a depth axis: images ``(N, D, H, W, C
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import zipfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -180,8 +181,12 @@ def _load_all(reader: Adapter, names: list[str], size: tuple[int, ...], workers:
         yield from map(load, names)
         return
     processes = min(workers, len(names))
-    with multiprocessing.Pool(processes, initializer=_set_worker_adapter, initargs=(reader,)) as pool:
-        yield from pool.imap(load, names, chunksize=max(1, len(names) // (processes * 8)))
+    with ProcessPoolExecutor(processes, initializer=_set_worker_adapter, initargs=(reader,)) as pool:
+        try:
+            yield from pool.map(load, names, chunksize=max(1, len(names) // (processes * 8)))
+        except BrokenProcessPool:
+            raise InputError(f"{reader.source()}: a worker process died while reading the data set (a crash in a "
+                             "file decoder, or out of memory); rerun with workers: 1 to see the file") from None
 
 
 def _stack_raters(reader: Adapter, names: list[str], rater_masks: list[np.ndarray | None]) -> np.ndarray | None:

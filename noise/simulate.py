@@ -6,13 +6,14 @@ is the same for any number of worker processes and for any subset of the other s
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,8 +47,12 @@ def _parallel_map(function: Callable[[TaskT], ResultT], tasks: Iterable[TaskT], 
         raise InputError(f"workers: must be >= 1, got {workers}")
     if workers == 1:
         return [function(task) for task in tasks]
-    with multiprocessing.get_context().Pool(workers) as pool:
-        return pool.map(function, tasks, chunksize=1)
+    with ProcessPoolExecutor(workers) as pool:
+        try:
+            return list(pool.map(function, tasks))
+        except BrokenProcessPool:
+            raise InputError("a worker process died while making noise (a crash in a file decoder, or out of "
+                             "memory); rerun with one worker to see the file") from None
 
 
 def mask_statistics(clean: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
@@ -227,7 +232,11 @@ def simulate_folder(in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
                    "mask_rule": MASK_RULE}
         write_csv(temporary / "stats.csv", stats)
         write_json(temporary / "summary.json", summary)
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except OSError:
+            raise InputError(f"{target}: output folder was filled by another run meanwhile; nothing of this run "
+                             "was kept") from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return summary

@@ -8,6 +8,7 @@ row is one case; its id says what is wrong, its expected text is the distinctive
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -22,11 +23,16 @@ import tifffile
 import yaml
 from PIL import Image
 
+import adapters.prepare as prepare_module
+import noise.simulate as simulate_module
 from adapters import prepare_dataset
+from adapters.base import Adapter, Sample
 from benchmarks.training_throughput import write_synthetic_inputs
+from common import atomic
 from common.atomic import write_npz, write_text
 from common.errors import InputError
 from common.workflow_config import check_config, validate_config
+from noise.settings import PAPER_SETTINGS, parse_setting
 from training.engine import train
 from training.run_config import RunConfig
 
@@ -596,3 +602,76 @@ def test_bad_training_inputs(tmp_path: Path, break_inputs: BreakInputs, expected
     assert_one_line(str(raised.value), expected.format(prepared=prepared, noise=noise))
     assert not out.exists() and not checkpoints.exists()
 
+
+
+# --- faults: full disk, a crashed worker, two runs on one output folder -----------------------------------------
+
+def _no_space(*_: object, **__: object) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_full_disk_is_one_line_naming_the_path_and_nothing_is_written(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_kvasir_layout(tmp_path / "kvasir")
+    out = tmp_path / "prepared"
+    monkeypatch.setattr(np.lib.format, "write_array", _no_space)
+    with pytest.raises(InputError) as raised:
+        prepare_dataset("kvasir", "kvasir_seg", root, out, 16, n_test=2)
+    assert_one_line(str(raised.value), f"{out}/data.npz: no space left on the device (nothing was written")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_full_disk_inside_a_foreign_writer_is_the_same_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(atomic, "_disk_full", lambda folder: True)
+    target = tmp_path / "checkpoint.pt"
+    with pytest.raises(InputError) as raised, atomic.atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+    assert_one_line(str(raised.value), f"{target}: no space left on the device")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _CrashingAdapter(Adapter):
+    """Two generated samples; loading the second kills its worker process (as a crashing decoder would)."""
+
+    registry_name = "crashing"
+    needs_path = False
+
+    def sample_names(self) -> list[str]:
+        return ["a", "b"]
+
+    def load(self, name: str) -> Sample:
+        if name == "b":
+            os._exit(1)
+        mask = np.zeros((8, 8), dtype=bool)
+        mask[2:6, 2:6] = True
+        return Sample(name, np.zeros((8, 8, 1), dtype=np.uint8), mask)
+
+
+def test_a_crashed_worker_ends_the_job_with_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepare_module, "get_adapter", lambda *args, **options: _CrashingAdapter())
+    with pytest.raises(InputError) as raised:
+        prepare_dataset("crash", "crashing", None, tmp_path / "out", 8, n_test=1, workers=2)
+    assert_one_line(str(raised.value), "generated: a worker process died while reading the data set")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match="a worker process died while making noise"):
+        simulate_module._parallel_map(os._exit, [1, 1], workers=2)
+
+
+def test_two_noise_runs_on_one_output_folder_give_one_line(mask_folders: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    out = mask_folders / "out"
+    original = simulate_module.write_json
+
+    def other_run_finishes_first(path: Path, data: Any) -> None:
+        original(path, data)
+        out.mkdir(exist_ok=True)
+        (out / "a.png").write_bytes(b"the other run's file")
+
+    monkeypatch.setattr(simulate_module, "write_json", other_run_finishes_first)
+    with pytest.raises(InputError) as raised:
+        simulate_module.simulate_folder(mask_folders / "masks", out, "S_R", parse_setting("S_R", PAPER_SETTINGS["S_R"]),
+                                        seed=0)
+    assert_one_line(str(raised.value), f"{out}: output folder was filled by another run meanwhile")
+    assert [path.name for path in out.iterdir()] == ["a.png"]
+    assert sorted(path.name for path in mask_folders.iterdir() if path.name.startswith(".")) == []
