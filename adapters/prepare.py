@@ -26,6 +26,7 @@ from adapters.masks import MASK_RULE, resize_image, resize_mask
 from adapters.registry import get_adapter
 from common.atomic import atomic_path, write_csv, write_json, write_npz
 from common.errors import InputError
+from common.progress import with_progress
 from common.provenance import provenance
 
 #: Test share of the seeded rule when neither ``n_test`` nor ``test_fraction`` is given (Kvasir-SEG: 300 of 1000).
@@ -245,7 +246,8 @@ def prepare_dataset(dataset: str, adapter: str, path: str | Path | None, out_dir
     shapes: list[tuple[int, ...]] = []
     packed: list[np.ndarray] = []
     channel_counts: set[int] = set()
-    for index, sample in enumerate(_load_all(reader, names, size, workers)):
+    loaded = with_progress(_load_all(reader, names, size, workers), len(names), f"preparing {dataset}")
+    for index, sample in enumerate(loaded):
         images[index] = sample.image
         masks[index] = sample.mask
         rater_masks.append(sample.raters)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import textwrap
 from typing import NoReturn
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         check_grey_share(arguments.max_grey_share, "--max-grey-share")
     except InputError as error:
         parser.error(str(error))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         summary = simulate_folder(arguments.in_dir, arguments.out_dir, setting_name, setting, arguments.seed,
                                   arguments.workers, arguments.max_grey_share, arguments.mask_channel)

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -26,6 +26,7 @@ from adapters.prepare import read_split
 from adapters.reading import read_mask
 from common.atomic import write_csv, write_json, write_npz
 from common.errors import InputError
+from common.progress import with_progress
 from common.provenance import provenance
 from noise.seeding import sample_seed
 from noise.settings import SAMPLED_RATER, LabelSource, NoiseSetting, RaterLabels, parse_setting
@@ -41,15 +42,17 @@ TaskT = TypeVar("TaskT")
 ResultT = TypeVar("ResultT")
 
 
-def _parallel_map(function: Callable[[TaskT], ResultT], tasks: Iterable[TaskT], workers: int) -> list[ResultT]:
-    """``[function(task) for task in tasks]`` in order, over ``workers`` processes when more than one."""
+def _parallel_map(function: Callable[[TaskT], ResultT], tasks: Sequence[TaskT], workers: int,
+                  what: str = "noise") -> list[ResultT]:
+    """``[function(task) for task in tasks]`` in order, over ``workers`` processes when more than one; logs
+    progress (:func:`common.progress.with_progress`) as ``what``."""
     if workers < 1:
         raise InputError(f"workers: must be >= 1, got {workers}")
     if workers == 1:
-        return [function(task) for task in tasks]
+        return list(with_progress(map(function, tasks), len(tasks), what))
     with ProcessPoolExecutor(workers) as pool:
         try:
-            return list(pool.map(function, tasks))
+            return list(with_progress(pool.map(function, tasks), len(tasks), what))
         except BrokenProcessPool:
             raise InputError("a worker process died while making noise (a crash in a file decoder, or out of "
                              "memory); rerun with one worker to see the file") from None
@@ -165,7 +168,7 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
     if chosen_raters is None:
         tasks = [(source, sample_seed(dataset, setting_name, name, seed), setting, working_size)
                  for source, name in zip(sources, train_names, strict=True)]
-        noisy = np.stack(_parallel_map(_noise_sample, tasks, workers))
+        noisy = np.stack(_parallel_map(_noise_sample, tasks, workers, f"noise {dataset}/{setting_name}"))
     stats = pd.DataFrame([{"name": name, **mask_statistics(clean_mask, noisy_mask)}
                           for name, clean_mask, noisy_mask in zip(train_names, clean, noisy, strict=True)],
                          columns=STATS_COLUMNS)
@@ -226,7 +229,7 @@ def simulate_folder(in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
     try:
         tasks = [(path, temporary / f"{path.stem}.png", sample_seed(FOLDER_DATASET, setting_name, path.stem, seed),
                   setting, max_grey_share, mask_channel) for path in files]
-        rows = pd.DataFrame(_parallel_map(_noise_file, tasks, workers))
+        rows = pd.DataFrame(_parallel_map(_noise_file, tasks, workers, f"noise {setting_name}"))
         stats = rows[STATS_COLUMNS]
         summary = {**_summary(stats, rows["pixels"].to_numpy(), setting_name, setting, "original", seed),
                    "mask_rule": MASK_RULE}
