@@ -6,6 +6,7 @@ is the same for any number of worker processes and for any subset of the other s
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -37,6 +38,8 @@ MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: Dataset label in the per-sample seeds of :func:`simulate_folder`.
 FOLDER_DATASET = "folder"
 STATS_COLUMNS = ["name", "dice", "flipped_share", "foreground_change"]
+#: A noisy mask with Dice below this against its clean mask counts as degenerate (erased, emptied or unrelated).
+DEGENERATE_DICE = 0.05
 
 TaskT = TypeVar("TaskT")
 ResultT = TypeVar("ResultT")
@@ -79,7 +82,16 @@ def _summary(stats: pd.DataFrame, pixel_counts: np.ndarray, setting_name: str, s
     return {"setting": setting_name, "parameters": setting.parameters(), "resolution": resolution, "seed": int(seed),
             "n": len(stats), "dice_mean": float(stats["dice"].mean()), "dice_std": float(stats["dice"].std(ddof=0)),
             "noise_rate": float(differing / pixel_counts.sum()),
-            "foreground_change_mean": float(changes.mean()) if len(changes) else None}
+            "foreground_change_mean": float(changes.mean()) if len(changes) else None,
+            "n_degenerate": int((stats["dice"] < DEGENERATE_DICE).sum()), "degenerate_dice": DEGENERATE_DICE}
+
+
+def warn_degenerate(summary: Mapping[str, Any], where: str) -> None:
+    """Log a warning when some noisy masks are degenerate (Dice < :data:`DEGENERATE_DICE` vs clean)."""
+    if summary["n_degenerate"]:
+        logging.getLogger("noise").warning(
+            f"{where}: {summary['n_degenerate']} of {summary['n']} noisy masks are empty or nearly erased "
+            f"(Dice < {DEGENERATE_DICE} vs clean); the setting may be too strong for this resolution")
 
 
 def _noise_sample(task: tuple[np.ndarray, int, NoiseSetting, tuple[int, ...]]) -> np.ndarray:
@@ -175,6 +187,8 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
     if chosen_raters is not None:
         stats["rater"] = chosen_raters
     summary = _summary(stats, np.full(len(stats), np.prod(working_size)), setting_name, setting, resolution, seed)
+    if chosen_raters is None:
+        warn_degenerate(summary, f"{dataset}/{setting_name}")
     out = Path(out_dir)
     write_npz(out / "noisy_masks.npz", masks=noisy.astype(np.uint8), names=np.array(train_names, dtype=str))
     write_csv(out / "stats.csv", stats)
@@ -233,6 +247,7 @@ def simulate_folder(in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
         stats = rows[STATS_COLUMNS]
         summary = {**_summary(stats, rows["pixels"].to_numpy(), setting_name, setting, "original", seed),
                    "mask_rule": MASK_RULE}
+        warn_degenerate(summary, str(source))
         write_csv(temporary / "stats.csv", stats)
         write_json(temporary / "summary.json", summary)
         try:
