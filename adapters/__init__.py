@@ -35,14 +35,16 @@ Adapters (registered name: layout, options):
   ``seed`` (0), ``n_train`` (8), ``n_test`` (4), ``size`` (32, the "released" side); ``synthetic: true``.
 
 Every adapter accepts ``allow_empty`` (default false, true for the multi-rater ones: an all-background mask is an
-error naming the file). Masks are binarised by ``adapters.masks.MASK_RULE`` (value > 127 on 0-255; 0/1 masks as
-labels; non-binary rejected).
+error naming the file). Masks are read by ``adapters.reading.read_mask`` and binarised by ``adapters.masks.MASK_RULE``
+(0/1 labels; else scaled by the file's range, > 127; palette by index; alpha refused unless ``mask_channel``;
+non-binary beyond ``max_grey_share`` rejected).
 Images are kept grey (1 channel) or RGB (3); RGBA loses its alpha, palette images become RGB, 16-bit images are
 scaled to 8 bit, and a set mixing grey and RGB has its grey images repeated to RGB.
 
-Seeded split (layouts without one): names sorted, permuted by ``numpy.random.default_rng(SeedSequence([split_seed,
-key]))`` with ``key`` the first 8 bytes (big-endian) of the SHA-256 of the data set's name; the first ``n_test``
-(or ``round(test_fraction * N)``, default fraction 0.3) of the permutation are test, the rest train.
+Seeded split (layouts without one): each name (or group) gets a key in [0, 1) from the SHA-256 of
+``"{dataset}/{split_seed}/{name}"`` alone (``adapters.prepare.split_key``). With ``test_fraction`` (default 0.3) a
+name is test where its key is below the fraction, so adding or removing a file moves no other sample; with
+``n_test`` the ``n_test`` smallest keys are test (exact count; adding a file moves at most the boundary name).
 """
 
 from adapters import brats, folder, gsdnet_layout, jsrt, kvasir, lidc, lidc_pickle, mmis, synthetic, synthetic_3d

@@ -9,14 +9,17 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from adapters.masks import DEFAULT_MAX_GREY_SHARE, check_grey_share
 from adapters.reading import IMAGE_SUFFIXES, image_files, read_image, read_mask
 from common.errors import InputError
 
 #: Split names a layout may define.
 SPLITS = ("train", "val", "test")
 
-#: Options every adapter accepts, with their defaults.
-COMMON_OPTIONS: dict[str, Any] = {"allow_empty": False}
+#: Options every adapter accepts, with their defaults: ``allow_empty`` (accept empty masks, and masks whose
+#: foreground vanishes at the working size), ``max_grey_share`` and ``mask_channel`` (:func:`read_mask`).
+COMMON_OPTIONS: dict[str, Any] = {"allow_empty": False, "max_grey_share": DEFAULT_MAX_GREY_SHARE,
+                                  "mask_channel": None}
 
 #: How many offending names an error message lists.
 _NAMES_SHOWN = 5
@@ -77,6 +80,13 @@ class Adapter:
         self.options: dict[str, Any] = {**known, **options}
         self.path = self._checked_path(path)
         self.allow_empty = self.option("allow_empty", bool)
+        self.max_grey_share = check_grey_share(self.options["max_grey_share"],
+                                               f"adapter {self.registry_name!r}: option 'max_grey_share'")
+        channel = self.options["mask_channel"]
+        if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 0):
+            raise InputError(f"adapter {self.registry_name!r}: option 'mask_channel' must be a channel index "
+                             f"(0, 1, ...) or null, got {channel!r}")
+        self.mask_channel: int | None = channel
 
     def _checked_path(self, path: str | Path | None) -> Path | None:
         """The data set's folder, checked to exist (None for adapters that take no path)."""
@@ -99,6 +109,10 @@ class Adapter:
             raise InputError(f"adapter {self.registry_name!r}: option {key!r} must be {kind.__name__}, "
                              f"got {value!r}")
         return value
+
+    def read_mask(self, path: Path) -> np.ndarray:
+        """The mask file ``path`` read by :func:`adapters.reading.read_mask` with this adapter's options."""
+        return read_mask(path, self.max_grey_share, self.mask_channel)
 
     @property
     def root(self) -> Path:
@@ -200,7 +214,7 @@ class PairedFilesAdapter(Adapter):
             raise InputError(f"adapter {self.registry_name!r}: no sample named {name!r} in {self.path}")
         image_path, mask_path, split = self._index[name]
         image = read_image(image_path)
-        mask = read_mask(mask_path)
+        mask = self.read_mask(mask_path)
         if image.shape[:2] != mask.shape:
             raise InputError(f"{mask_path}: mask size {mask.shape[0]}x{mask.shape[1]} (HxW) differs from the size "
                              f"{image.shape[0]}x{image.shape[1]} of its image {image_path.name}")

@@ -61,14 +61,21 @@ INTENSITY_RULE = (
 )
 
 
-def read_volume(path: Path) -> np.ndarray:
-    """The voxel values of a 3D NIfTI file as ``(D, H, W)`` = (z, y, x), float64; InputError naming the file."""
+def read_volume(path: Path, kind: str = "volume") -> np.ndarray:
+    """The voxel values of a 3D NIfTI file as ``(D, H, W)`` = (z, y, x), float64; InputError naming the file and
+    ``kind`` (the sequence, or "seg") for an unreadable file or complex, NaN or infinite voxels."""
     import nibabel as nib
 
     try:
-        values = np.asarray(nib.load(path).dataobj, dtype=np.float64)
+        raw = np.asarray(nib.load(path).dataobj)
     except Exception as error:  # nibabel raises many types for a damaged or foreign file
         raise InputError(f"{path}: cannot read NIfTI volume ({type(error).__name__}: {error})") from None
+    if raw.dtype.kind not in "biuf":
+        raise InputError(f"{path}: {kind} voxels are {raw.dtype} (complex or not numbers); expected real values")
+    values = raw.astype(np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise InputError(f"{path}: {kind} has {bad} NaN or infinite voxel(s)")
     if values.ndim == 4 and values.shape[-1] == 1:
         values = values[..., 0]
     if values.ndim != 3:
@@ -135,11 +142,11 @@ class BratsAdapter(Adapter):
         if name not in self._subjects:
             raise InputError(f"adapter 'brats': no subject named {name!r} in {self.root}")
         seg_path = self._file(name, SEGMENTATION)
-        labels = read_volume(seg_path)
+        labels = read_volume(seg_path, SEGMENTATION)
         channels = []
         for sequence in SEQUENCES:
             path = self._file(name, sequence)
-            values = read_volume(path)
+            values = read_volume(path, f"sequence {sequence}")
             if values.shape != labels.shape:
                 raise InputError(f"{path}: shape {values.shape[::-1]} (x, y, z) differs from the segmentation "
                                  f"{seg_path.name} {labels.shape[::-1]}")

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from adapters.base import Adapter, Sample, files_without_counterpart, list_names
 from adapters.multi_rater import rater_sample
-from adapters.reading import image_files, read_image, read_mask
+from adapters.reading import image_files, read_image
 from adapters.registry import register_adapter
 from common.errors import InputError
 
@@ -92,6 +92,6 @@ class LidcFourRaterAdapter(Adapter):
             raise InputError(f"adapter 'lidc': no sample named {name!r} in {self.root}")
         files = self._index[name]
         image = read_image(files.image)
-        raters = [read_mask(path) for path in files.raters]
+        raters = [self.read_mask(path) for path in files.raters]
         return rater_sample(name, image, raters, [str(path) for path in files.raters], None, files.patient,
                             self.allow_empty)

@@ -16,7 +16,7 @@ pickle this is: "image 0-255, mask [0,1]", ``series_uid`` per entry, patients = 
   integer images must lie in 0..255; float images in [0, 1] (the Probabilistic U-Net pickle's range) are scaled
   by 255, float images in [0, 255] are taken as they are; both are rounded. Anything else is an InputError.
 - ``masks``: a sequence of ``n_raters`` (option, default 4) 2-D masks of the image's size, values in {0, 1}
-  (0/255 accepted), binarised by :data:`adapters.masks.MASK_RULE`; in rater order.
+  (0/255 accepted), anything else refused (:func:`adapters.masks.binary_labels`); in rater order.
 - ``series_uid`` (optional): group = its part before the first ``_`` (the readers' patient id); without it, the
   sample is its own group.
 
@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from adapters.base import Adapter, Sample, list_names
-from adapters.masks import binarize_mask
+from adapters.masks import binary_labels
 from adapters.multi_rater import rater_sample
 from adapters.registry import register_adapter
 from common.errors import InputError
@@ -58,12 +58,24 @@ _ALLOWED_GLOBALS = frozenset({
 })
 
 
+def _latin1_bytes(text: Any, encoding: str = "utf-8") -> bytes:
+    """Stand-in for ``_codecs.encode``, which protocol-2 pickles written by Python 3 use to store bytes (as
+    ``encode(text, "latin1")``); any other argument is refused."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode({type(text).__name__}, {encoding!r}) (only latin1 "
+                                     "bytes are read)")
+    return text.encode("latin1")
+
+
 class _ArrayUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only :data:`_ALLOWED_GLOBALS` (NumPy arrays, dtypes, scalars)."""
+    """An unpickler that resolves only :data:`_ALLOWED_GLOBALS` (NumPy arrays, dtypes, scalars) and the latin1 form
+    of ``_codecs.encode`` (:func:`_latin1_bytes`)."""
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "numpy.core" or module.startswith("numpy.core."):
             module = "numpy._core" + module[len("numpy.core"):]
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only NumPy arrays are read)")
         return super().find_class(module, name)
@@ -207,7 +219,7 @@ class LidcPickleAdapter(Adapter):
         if len(masks) != self.n_raters:
             raise InputError(f"{source}['masks']: {len(masks)} rater masks, expected n_raters = {self.n_raters}")
         sources = [f"{source}['masks'][{rater}]" for rater in range(self.n_raters)]
-        raters = [binarize_mask(np.asarray(mask), source=where) for mask, where in zip(masks, sources, strict=True)]
+        raters = [binary_labels(np.asarray(mask), where) for mask, where in zip(masks, sources, strict=True)]
         uid = entry.get("series_uid")
         group = uid.split("_")[0] if isinstance(uid, str) and uid else None
         return rater_sample(name, image, raters, sources, self._split[name], group, self.allow_empty)

@@ -12,8 +12,8 @@ Both readers stack ``[h5[m][:] for m in ("t1", "t1c", "t2")]`` as the channels, 
 the ``validation`` folder, whose 20 volumes are the paper's "100/20" test volumes, so the test folder is option
 ``test_folder`` (default "validation"; "testing" for that folder). Intensities are floats (the readers add
 Gaussian noise of sigma 0.1 to them, without rescaling); their exact dtype and range are not documented
-(unconfirmed) and any finite real values are accepted. Labels are read as 0/1 (0/255 accepted) by
-:data:`adapters.masks.MASK_RULE`.
+(unconfirmed) and any finite real values are accepted. Labels must be binary, 0/1 or 0/255
+(:func:`adapters.masks.binary_labels`; 0.5 or {0, 2} are refused).
 
 Samples: one per training file, named by its stem, and one per slice of each test volume, named
 ``{volume}_slice-{k:03d}`` (zero-padded, so name order is slice order; wider for volumes of over 1000 slices),
@@ -42,7 +42,7 @@ import h5py
 import numpy as np
 
 from adapters.base import Adapter, Sample
-from adapters.masks import binarize_mask
+from adapters.masks import binary_labels
 from adapters.multi_rater import intensity_window, rater_sample, to_uint8
 from adapters.registry import register_adapter
 from common.errors import InputError
@@ -205,5 +205,5 @@ class MmisAdapter(Adapter):
         windows = self._volume_windows(entry)
         image = np.stack([to_uint8(plane, window) for plane, window in zip(planes, windows, strict=True)], axis=-1)
         sources = [f"{entry.file}: dataset {rater!r}{where}" for rater in MMIS_RATERS]
-        raters = [binarize_mask(values, source=source) for values, source in zip(rater_values, sources, strict=True)]
+        raters = [binary_labels(values, source) for values, source in zip(rater_values, sources, strict=True)]
         return rater_sample(name, image, raters, sources, entry.split, entry.group, self.allow_empty)

@@ -10,9 +10,10 @@ working size) are stored the same way with a depth axis: images ``(N, D, H, W, C
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import zipfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,6 +26,7 @@ from adapters.masks import MASK_RULE, resize_image, resize_mask
 from adapters.registry import get_adapter
 from common.atomic import atomic_path, write_csv, write_json, write_npz
 from common.errors import InputError
+from common.progress import with_progress
 from common.provenance import provenance
 
 #: Test share of the seeded rule when neither ``n_test`` nor ``test_fraction`` is given (Kvasir-SEG: 300 of 1000).
@@ -40,20 +42,29 @@ _worker_adapter: Adapter | None = None
 _CHANNELS = {2: (1, 3), 3: (1, 4)}
 
 
-def dataset_key(dataset: str) -> int:
-    """A stable 64-bit integer from the data set's name: the first 8 bytes of its SHA-256, big-endian."""
-    return int.from_bytes(hashlib.sha256(dataset.encode("utf-8")).digest()[:8], "big")
+def split_key(name: str, dataset: str, split_seed: int) -> float:
+    """A name's (or group's) place in the seeded split, in [0, 1): the first 8 bytes (big-endian) of
+    ``sha256(f"{dataset}/{split_seed}/{name}")`` divided by 2**64. It depends on nothing else, so adding or removing
+    another file never changes it."""
+    digest = hashlib.sha256(f"{dataset}/{split_seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def seeded_split(names: Sequence[str], dataset: str, split_seed: int, n_test: int) -> list[str]:
-    """Split of each name (in the given order) by the seeded rule.
+def seeded_split(names: Sequence[str], dataset: str, split_seed: int, n_test: int | None = None,
+                 test_fraction: float | None = None) -> list[str]:
+    """Split of each name (in the given order) by the seeded rule, from :func:`split_key` alone.
 
-    Names are sorted, permuted with ``numpy.random.default_rng(SeedSequence([split_seed, dataset_key(dataset)]))``
-    and the first ``n_test`` of the permutation are test, the rest train.
+    ``test_fraction``: a name is test where its key is below the fraction (its split depends only on the seed, the
+    data set and its own name; the count is close to, not exactly, the fraction). ``n_test``: the ``n_test`` names
+    with the smallest keys are test (exact count; adding a file moves at most the one name at the boundary).
     """
-    ordered = sorted(names)
-    rng = np.random.default_rng(np.random.SeedSequence([split_seed, dataset_key(dataset)]))
-    test = {ordered[index] for index in rng.permutation(len(ordered))[:n_test]}
+    if (n_test is None) == (test_fraction is None):
+        raise ValueError("seeded_split: give exactly one of n_test and test_fraction")
+    keys = {name: split_key(name, dataset, split_seed) for name in names}
+    if n_test is not None:
+        test = set(sorted(keys, key=lambda name: (keys[name], name))[:n_test])
+    else:
+        test = {name for name, key in keys.items() if key < test_fraction}
     return ["test" if name in test else "train" for name in names]
 
 
@@ -67,22 +78,28 @@ def _working_size(working_size: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(s) for s in size)
 
 
-def _test_count(n_samples: int, n_test: int | None, test_fraction: float | None) -> int:
-    """How many test samples the seeded rule takes."""
+def _split_counts(units: list[str], noun: str, dataset: str, split_seed: int, n_test: int | None,
+                  test_fraction: float | None) -> tuple[list[str], str]:
+    """The seeded split of ``units`` and the rule's text; InputError unless both splits get at least one unit."""
     if n_test is not None and test_fraction is not None:
         raise InputError("n_test, test_fraction: give at most one of them")
+    key_rule = (f"key(name) = int.from_bytes(sha256(f'{dataset}/{split_seed}/{{name}}'.encode()).digest()[:8], "
+                "'big') / 2**64")
     if n_test is None:
         fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
-        if not (isinstance(fraction, float | int) and 0 < fraction < 1):
+        if isinstance(fraction, bool) or not (isinstance(fraction, float | int) and 0 < fraction < 1):
             raise InputError(f"test_fraction: must be strictly between 0 and 1, got {fraction!r}")
-        n_test = round(fraction * n_samples)
-        key = f"test_fraction ({fraction} of {n_samples} samples gives {n_test})"
-    else:
-        key = "n_test"
-    if isinstance(n_test, bool) or not isinstance(n_test, int) or not 1 <= n_test < n_samples:
-        raise InputError(f"{key}: the test split needs between 1 and {n_samples - 1} of the {n_samples} samples, "
+        splits = seeded_split(units, dataset, split_seed, test_fraction=float(fraction))
+        count = splits.count("test")
+        if not 1 <= count < len(units):
+            raise InputError(f"test_fraction: {fraction} of {len(units)} {noun} gives {count} test {noun} by the "
+                             "seeded rule; the test split needs at least one and the training split too (set n_test)")
+        return splits, f"seeded: test where {key_rule} < test_fraction={fraction}; the rest train"
+    if isinstance(n_test, bool) or not isinstance(n_test, int) or not 1 <= n_test < len(units):
+        raise InputError(f"n_test: the test split needs between 1 and {len(units) - 1} of the {len(units)} {noun}, "
                          f"got {n_test!r}")
-    return n_test
+    splits = seeded_split(units, dataset, split_seed, n_test=n_test)
+    return splits, f"seeded: the {n_test} units with the smallest {key_rule} are test, the rest train"
 
 
 def _splits(adapter: Adapter, names: list[str], groups: list[str] | None, dataset: str, split_seed: int,
@@ -104,12 +121,11 @@ def _splits(adapter: Adapter, names: list[str], groups: list[str] | None, datase
     if not isinstance(split_seed, int) or isinstance(split_seed, bool) or split_seed < 0:
         raise InputError(f"split_seed: must be a non-negative integer, got {split_seed!r}")
     units = names if groups is None else sorted(set(groups))
+    noun = "samples" if groups is None else "groups"
+    unit_splits, rule = _split_counts(units, noun, dataset, split_seed, n_test, test_fraction)
     unit_word = "names" if groups is None else "groups (patients or volumes; every sample goes with its group)"
-    count = _test_count(len(units), n_test, test_fraction)
-    rule = (f"seeded: {unit_word} sorted, permuted by numpy.random.default_rng(SeedSequence([split_seed={split_seed}, "
-            f"int.from_bytes(sha256({dataset!r}.encode('utf-8')).digest()[:8], 'big')={dataset_key(dataset)}])); "
-            f"the first {count} of the permutation are test, the rest train")
-    unit_split = dict(zip(units, seeded_split(units, dataset, split_seed, count), strict=True))
+    rule = f"{rule} (units: {unit_word})"
+    unit_split = dict(zip(units, unit_splits, strict=True))
     return [unit_split[unit] for unit in (names if groups is None else groups)], rule
 
 
@@ -149,7 +165,12 @@ def _prepare_sample(name: str, size: tuple[int, ...]) -> PreparedSample:
             raise InputError(f"adapter {_worker_adapter.registry_name!r}: sample {name!r} has rater masks "
                              f"{sample.raters.shape}; expected (R, {', '.join(map(str, mask.shape))})")
         raters = np.stack([resize_mask(rater, size) for rater in sample.raters])
-    return PreparedSample(resize_image(image, size), resize_mask(mask, size), raters, mask.shape,
+    resized = resize_mask(mask, size)
+    if mask.any() and not resized.any() and not _worker_adapter.allow_empty:
+        raise InputError(f"{_worker_adapter.source()}: sample {name!r}: its mask's {int(np.count_nonzero(mask))} "
+                         f"foreground pixel(s) at the released size {'x'.join(map(str, mask.shape))} vanish at the "
+                         f"working size {'x'.join(map(str, size))}; set option allow_empty: true to accept it as empty")
+    return PreparedSample(resize_image(image, size), resized, raters, mask.shape,
                           np.packbits(mask.astype(bool), axis=None), sample.group)
 
 
@@ -161,8 +182,12 @@ def _load_all(reader: Adapter, names: list[str], size: tuple[int, ...], workers:
         yield from map(load, names)
         return
     processes = min(workers, len(names))
-    with multiprocessing.Pool(processes, initializer=_set_worker_adapter, initargs=(reader,)) as pool:
-        yield from pool.imap(load, names, chunksize=max(1, len(names) // (processes * 8)))
+    with ProcessPoolExecutor(processes, initializer=_set_worker_adapter, initargs=(reader,)) as pool:
+        try:
+            yield from pool.map(load, names, chunksize=max(1, len(names) // (processes * 8)))
+        except BrokenProcessPool:
+            raise InputError(f"{reader.source()}: a worker process died while reading the data set (a crash in a "
+                             "file decoder, or out of memory); rerun with workers: 1 to see the file") from None
 
 
 def _stack_raters(reader: Adapter, names: list[str], rater_masks: list[np.ndarray | None]) -> np.ndarray | None:
@@ -221,7 +246,8 @@ def prepare_dataset(dataset: str, adapter: str, path: str | Path | None, out_dir
     shapes: list[tuple[int, ...]] = []
     packed: list[np.ndarray] = []
     channel_counts: set[int] = set()
-    for index, sample in enumerate(_load_all(reader, names, size, workers)):
+    loaded = with_progress(_load_all(reader, names, size, workers), len(names), f"preparing {dataset}")
+    for index, sample in enumerate(loaded):
         images[index] = sample.image
         masks[index] = sample.mask
         rater_masks.append(sample.raters)

@@ -2,8 +2,9 @@
 
 Images become uint8 ``(H, W, C)`` with C = 1 (grey) or 3 (RGB): palette, CMYK and other colour modes are converted
 to RGB, an alpha channel (RGBA) is dropped, 16-bit images are scaled to 8 bit (value / 257, rounded), and
-images with 2 or more than 4 channels, or floating-point pixels, are rejected. Masks are read as stored (palette
-masks as their indices) and binarised by :func:`adapters.masks.binarize_mask`. EXIF orientation is not applied:
+images with 2 or more than 4 channels, or floating-point pixels, are rejected. Masks are read by
+:func:`read_mask` (palette masks by index; 16-bit masks scaled by 65535; alpha refused unless ``mask_channel``)
+and binarised by :func:`adapters.masks.binarize_mask`. EXIF orientation is not applied:
 pixels are used in the order they are stored, for images and masks alike.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from adapters.masks import binarize_mask
+from adapters.masks import DEFAULT_MAX_GREY_SHARE, VOID_INDEX, binarize_mask
 from common.errors import InputError
 
 #: File name endings (lower case) read as images or masks; other files in a folder are ignored.
@@ -66,25 +67,56 @@ def read_image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """Read ``path`` as a mask and binarise it by :data:`adapters.masks.MASK_RULE`; bool ``(H, W)``."""
+def read_mask(path: Path, max_grey_share: float = DEFAULT_MAX_GREY_SHARE,
+              mask_channel: int | None = None) -> np.ndarray:
+    """Read ``path`` as a mask and binarise it by :data:`adapters.masks.MASK_RULE`; bool ``(H, W)``.
+
+    The one mask reader of the adapters and ``python -m noise``. ``mask_channel`` (0-based) picks one stored
+    channel (e.g. 3: the alpha of an RGBA mask); without it a mask with an alpha channel that is not fully opaque is
+    refused. Palette masks are read by index (:data:`adapters.masks.VOID_INDEX` and 0 background).
+    """
     image = _open(path)
-    if image.mode in _RGB_CONVERTED_MODES:
+    mode = image.mode
+    if mode == "F":
+        raise InputError(f"{path}: floating-point masks are not supported (mode F); save it as 8- or 16-bit")
+    if mode in _RGB_CONVERTED_MODES:
         image = image.convert("RGB")
     values = np.asarray(image)
-    if values.ndim == 3 and values.shape[2] == 2:
-        values = values[:, :, 0]
-    return binarize_mask(values, source=str(path))
+    channels = 1 if values.ndim == 2 else values.shape[2]
+    if mask_channel is not None:
+        if not 0 <= mask_channel < channels:
+            raise InputError(f"{path}: mask_channel {mask_channel} does not exist; the mask has {channels} "
+                             f"channel(s) (mode {mode})")
+        if channels > 1:
+            values = values[:, :, mask_channel]
+    elif channels in (2, 4):
+        if values[:, :, -1].min() < values[:, :, -1].max() or values[:, :, -1].min() == 0:
+            raise InputError(f"{path}: mask has an alpha channel that is not fully opaque (mode {mode}); set option "
+                             f"mask_channel to the channel that holds the mask (0-{channels - 1})")
+        values = values[:, :, 0] if channels == 2 else values[:, :, :3]
+    if mode in ("P", "PA") and (mask_channel is None or mask_channel == 0):
+        return (values != 0) & (values != VOID_INDEX)
+    return binarize_mask(values, str(path), max_grey_share, 65535.0 if mode in _SIXTEEN_BIT_MODES else 255.0)
+
+
+def dangling_link_error(path: Path) -> InputError:
+    """The error for a symbolic link whose target is missing, naming both."""
+    return InputError(f"{path}: dangling symbolic link (its target {path.readlink()} does not exist)")
 
 
 def image_files(folder: Path) -> dict[str, Path]:
     """Image files directly in ``folder`` by stem (hidden files and other endings ignored).
 
-    Two files sharing a stem (``a.png`` and ``a.jpg``) are an InputError naming the folder and both files.
+    A dangling symbolic link is an InputError naming it. Two files sharing a stem (``a.png`` and ``a.jpg``) are
+    an InputError naming the folder and both files.
     """
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if path.is_symlink() and not path.exists():
+            raise dangling_link_error(path)
+        if not path.is_file():
             continue
         if path.stem in files:
             raise InputError(f"{folder}: two files share the name {path.stem!r}: {files[path.stem].name}, {path.name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from common.errors import InputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -23,19 +26,49 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it into place with ``os.replace``.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. A full disk (ENOSPC, EDQUOT, or
+    any write failure while the file system has no space left, e.g. inside ``torch.save``) is one InputError naming
+    ``path`` and "no space left".
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp" + final.suffix)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp" + final.suffix)
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise no_space_error(final) from None
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, final)
+    except Exception as error:
+        tmp.unlink(missing_ok=True)
+        if (isinstance(error, OSError) and error.errno in _NO_SPACE) or _disk_full(final.parent):
+            raise no_space_error(final) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: errno values of a full disk or an exhausted quota.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space_error(path: Path) -> InputError:
+    """The one-line error for a write that failed on a full disk."""
+    return InputError(f"{path}: no space left on the device (nothing was written; free space and rerun)")
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` has no space left for an unprivileged writer."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024 * 1024
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

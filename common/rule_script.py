@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from collections.abc import Callable
@@ -13,8 +14,8 @@ from common.errors import InputError
 def run_rule(main: Callable[[Any], None], snakemake: Any) -> None:
     """Call ``main(snakemake)`` with logging sent to the rule's log file (warnings and errors also to stderr).
 
-    An :class:`InputError` is written as one ``error: ...`` line to the log and to stderr, and the job exits
-    with status 1 (no traceback); Snakemake then removes the job's incomplete outputs.
+    An :class:`InputError`, or a full disk, is written as one ``error: ...`` line to the log and to stderr, and
+    the job exits with status 1 (no traceback); Snakemake then removes the job's incomplete outputs.
     """
     log_path = snakemake.log[0] if len(snakemake.log) else None
     console = logging.StreamHandler(sys.stderr)
@@ -28,4 +29,9 @@ def run_rule(main: Callable[[Any], None], snakemake: Any) -> None:
         main(snakemake)
     except InputError as error:
         logging.getLogger("rule").error("error: %s", error)
+        sys.exit(1)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        logging.getLogger("rule").error("error: %s: no space left on the device", error.filename or "output")
         sys.exit(1)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import textwrap
 from typing import NoReturn
 
-from adapters.masks import MASK_RULE
+from adapters.masks import DEFAULT_MAX_GREY_SHARE, MASK_RULE, check_grey_share
 from common.errors import InputError
 from noise.settings import PAPER_SETTINGS, NoiseSetting, parse_setting
 from noise.simulate import MASK_SUFFIXES, simulate_folder
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --markov: flip each pixel with this probability before smoothing (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--max-grey-share", type=float, default=DEFAULT_MAX_GREY_SHARE,
+                        help="share of pixels allowed strictly between 30 and 225 before a mask counts as "
+                             "non-binary (default 0.01)")
+    parser.add_argument("--mask-channel", type=int, default=None,
+                        help="read the mask from this stored channel (0-based; e.g. 3 for the alpha of RGBA)")
     return parser
 
 
@@ -81,9 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if arguments.workers < 1:
         parser.error(f"--workers: must be >= 1, got {arguments.workers}")
+    if arguments.mask_channel is not None and arguments.mask_channel < 0:
+        parser.error(f"--mask-channel: must be >= 0, got {arguments.mask_channel}")
+    try:
+        check_grey_share(arguments.max_grey_share, "--max-grey-share")
+    except InputError as error:
+        parser.error(str(error))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         summary = simulate_folder(arguments.in_dir, arguments.out_dir, setting_name, setting, arguments.seed,
-                                  arguments.workers)
+                                  arguments.workers, arguments.max_grey_share, arguments.mask_channel)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -6,13 +6,15 @@ is the same for any number of worker processes and for any subset of the other s
 
 from __future__ import annotations
 
-import multiprocessing
+import logging
 import os
 import shutil
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,10 +22,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from adapters.masks import MASK_RULE, binarize_mask, resize_mask
+from adapters.masks import DEFAULT_MAX_GREY_SHARE, MASK_RULE, resize_mask
 from adapters.prepare import read_split
+from adapters.reading import read_mask
 from common.atomic import write_csv, write_json, write_npz
 from common.errors import InputError
+from common.progress import with_progress
 from common.provenance import provenance
 from noise.seeding import sample_seed
 from noise.settings import SAMPLED_RATER, LabelSource, NoiseSetting, RaterLabels, parse_setting
@@ -34,19 +38,27 @@ MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: Dataset label in the per-sample seeds of :func:`simulate_folder`.
 FOLDER_DATASET = "folder"
 STATS_COLUMNS = ["name", "dice", "flipped_share", "foreground_change"]
+#: A noisy mask with Dice below this against its clean mask counts as degenerate (erased, emptied or unrelated).
+DEGENERATE_DICE = 0.05
 
 TaskT = TypeVar("TaskT")
 ResultT = TypeVar("ResultT")
 
 
-def _parallel_map(function: Callable[[TaskT], ResultT], tasks: Iterable[TaskT], workers: int) -> list[ResultT]:
-    """``[function(task) for task in tasks]`` in order, over ``workers`` processes when more than one."""
+def _parallel_map(function: Callable[[TaskT], ResultT], tasks: Sequence[TaskT], workers: int,
+                  what: str = "noise") -> list[ResultT]:
+    """``[function(task) for task in tasks]`` in order, over ``workers`` processes when more than one; logs
+    progress (:func:`common.progress.with_progress`) as ``what``."""
     if workers < 1:
         raise InputError(f"workers: must be >= 1, got {workers}")
     if workers == 1:
-        return [function(task) for task in tasks]
-    with multiprocessing.get_context().Pool(workers) as pool:
-        return pool.map(function, tasks, chunksize=1)
+        return list(with_progress(map(function, tasks), len(tasks), what))
+    with ProcessPoolExecutor(workers) as pool:
+        try:
+            return list(with_progress(pool.map(function, tasks), len(tasks), what))
+        except BrokenProcessPool:
+            raise InputError("a worker process died while making noise (a crash in a file decoder, or out of "
+                             "memory); rerun with one worker to see the file") from None
 
 
 def mask_statistics(clean: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
@@ -72,7 +84,16 @@ def _summary(stats: pd.DataFrame, pixel_counts: np.ndarray, setting_name: str, s
             "n": len(stats), "dice_mean": float(stats["dice"].mean()), "dice_std": float(stats["dice"].std(ddof=0)),
             "dice_min": float(stats["dice"].min()), "dice_max": float(stats["dice"].max()),
             "noise_rate": float(differing / pixel_counts.sum()),
-            "foreground_change_mean": float(changes.mean()) if len(changes) else None}
+            "foreground_change_mean": float(changes.mean()) if len(changes) else None,
+            "n_degenerate": int((stats["dice"] < DEGENERATE_DICE).sum()), "degenerate_dice": DEGENERATE_DICE}
+
+
+def warn_degenerate(summary: Mapping[str, Any], where: str) -> None:
+    """Log a warning when some noisy masks are degenerate (Dice < :data:`DEGENERATE_DICE` vs clean)."""
+    if summary["n_degenerate"]:
+        logging.getLogger("noise").warning(
+            f"{where}: {summary['n_degenerate']} of {summary['n']} noisy masks are empty or nearly erased "
+            f"(Dice < {DEGENERATE_DICE} vs clean); the setting may be too strong for this resolution")
 
 
 def _noise_sample(task: tuple[np.ndarray, int, NoiseSetting, tuple[int, ...]]) -> np.ndarray:
@@ -161,13 +182,15 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
     if chosen_raters is None:
         tasks = [(source, sample_seed(dataset, setting_name, name, seed), setting, working_size)
                  for source, name in zip(sources, train_names, strict=True)]
-        noisy = np.stack(_parallel_map(_noise_sample, tasks, workers))
+        noisy = np.stack(_parallel_map(_noise_sample, tasks, workers, f"noise {dataset}/{setting_name}"))
     stats = pd.DataFrame([{"name": name, **mask_statistics(clean_mask, noisy_mask)}
                           for name, clean_mask, noisy_mask in zip(train_names, clean, noisy, strict=True)],
                          columns=STATS_COLUMNS)
     if chosen_raters is not None:
         stats["rater"] = chosen_raters
     summary = _summary(stats, np.full(len(stats), np.prod(working_size)), setting_name, setting, resolution, seed)
+    if chosen_raters is None:
+        warn_degenerate(summary, f"{dataset}/{setting_name}")
     out = Path(out_dir)
     write_npz(out / "noisy_masks.npz", masks=noisy.astype(np.uint8), names=np.array(train_names, dtype=str))
     write_csv(out / "stats.csv", stats)
@@ -176,23 +199,16 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
     return summary
 
 
-def read_mask_file(path: Path) -> np.ndarray:
-    """Read a mask image and binarise it by :data:`adapters.masks.MASK_RULE`; bool ``(H, W)``."""
-    try:
-        with Image.open(path) as image:
-            frames = getattr(image, "n_frames", 1)
-            values = np.asarray(image)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise InputError(f"{path}: unreadable image ({error})") from error
-    if frames > 1:
-        raise InputError(f"{path}: holds {frames} frames (a stack or 3D volume); expected one 2D mask")
-    return binarize_mask(values, str(path))
+def read_mask_file(path: Path, max_grey_share: float = DEFAULT_MAX_GREY_SHARE,
+                   mask_channel: int | None = None) -> np.ndarray:
+    """Read a mask image with the adapters' reader (:func:`adapters.reading.read_mask`); bool ``(H, W)``."""
+    return read_mask(path, max_grey_share, mask_channel)
 
 
-def _noise_file(task: tuple[Path, Path, int, NoiseSetting]) -> dict[str, float]:
+def _noise_file(task: tuple[Path, Path, int, NoiseSetting, float, int | None]) -> dict[str, float]:
     """Read, noise and write one mask file (PNG 0/255, same size); its statistics and pixel count."""
-    source, target, stream_seed, setting = task
-    clean = read_mask_file(source)
+    source, target, stream_seed, setting, max_grey_share, mask_channel = task
+    clean = read_mask_file(source, max_grey_share, mask_channel)
     noisy = setting.apply(clean, np.random.default_rng(stream_seed))
     try:
         Image.fromarray(noisy.astype(np.uint8) * np.uint8(255)).save(target, format="PNG")
@@ -202,7 +218,8 @@ def _noise_file(task: tuple[Path, Path, int, NoiseSetting]) -> dict[str, float]:
 
 
 def simulate_folder(in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], setting_name: str,
-                    setting: NoiseSetting, seed: int, workers: int = 1) -> dict[str, Any]:
+                    setting: NoiseSetting, seed: int, workers: int = 1,
+                    max_grey_share: float = DEFAULT_MAX_GREY_SHARE, mask_channel: int | None = None) -> dict[str, Any]:
     """Noise every mask file in ``in_dir`` into ``out_dir`` as ``<stem>.png`` (0/255, same size), with stats.csv
     and summary.json. Works in a temporary folder beside ``out_dir`` and renames it at the end, so ``out_dir``
     appears complete or not at all; refuses an existing non-empty ``out_dir``. Returns the summary.
@@ -227,14 +244,19 @@ def simulate_folder(in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
         raise InputError(f"{target}: cannot create the output folder ({error.strerror})") from error
     try:
         tasks = [(path, temporary / f"{path.stem}.png", sample_seed(FOLDER_DATASET, setting_name, path.stem, seed),
-                  setting) for path in files]
-        rows = pd.DataFrame(_parallel_map(_noise_file, tasks, workers))
+                  setting, max_grey_share, mask_channel) for path in files]
+        rows = pd.DataFrame(_parallel_map(_noise_file, tasks, workers, f"noise {setting_name}"))
         stats = rows[STATS_COLUMNS]
         summary = {**_summary(stats, rows["pixels"].to_numpy(), setting_name, setting, "original", seed),
                    "mask_rule": MASK_RULE}
+        warn_degenerate(summary, str(source))
         write_csv(temporary / "stats.csv", stats)
         write_json(temporary / "summary.json", summary)
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except OSError:
+            raise InputError(f"{target}: output folder was filled by another run meanwhile; nothing of this run "
+                             "was kept") from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return summary

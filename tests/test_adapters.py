@@ -190,14 +190,37 @@ def test_prepare_is_deterministic_and_split_follows_seed(tmp_path: Path) -> None
         np.testing.assert_array_equal(first[1][name], second[1][name])
     for file in ("split.csv", "metadata.json", "original_masks.npz"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
-    assert first[2]["split"].value_counts()["test"] == round(0.3 * 12)
+    assert first[2]["split"].tolist() == seeded_split(_names(12), "toy", 0, test_fraction=0.3)
     assert not first[2].equals(reseeded[2])
     assert seeded_split(_names(12), "toy", 0, 4) != seeded_split(_names(12), "other", 0, 4)
 
 
+def test_adding_one_file_moves_no_other_sample_between_splits(tmp_path: Path) -> None:
+    names = [f"img{index:04d}" for index in range(1000)]
+    before = dict(zip(names, seeded_split(names, "kvasir", 0, test_fraction=0.3), strict=True))
+    after = dict(zip([*names, "img_new"], seeded_split([*names, "img_new"], "kvasir", 0, test_fraction=0.3),
+                     strict=True))
+    assert all(after[name] == before[name] for name in names)
+    removed = dict(zip(names[1:], seeded_split(names[1:], "kvasir", 0, test_fraction=0.3), strict=True))
+    assert all(removed[name] == before[name] for name in names[1:])
+    exact_before = seeded_split(names, "kvasir", 0, n_test=300)
+    exact_after = seeded_split([*names, "img_new"], "kvasir", 0, n_test=300)
+    assert exact_before.count("test") == exact_after.count("test") == 300
+    assert sum(a != b for a, b in zip(exact_before, exact_after, strict=False)) <= 1
+    root = _pair_layout(tmp_path / "set", _names(12))
+    prepare_dataset("toy", "folder", root, tmp_path / "a", 8)
+    _pair_layout(tmp_path / "set", [*_names(12), "extra"])
+    prepare_dataset("toy", "folder", root, tmp_path / "b", 8)
+    first = _load_prepared(tmp_path / "a")[2].set_index("name")["split"]
+    second = _load_prepared(tmp_path / "b")[2].set_index("name")["split"]
+    assert len(second) == 13 and second.drop("extra").equals(first)
+
+
 def test_prepare_test_fraction_and_synthetic_metadata(tmp_path: Path) -> None:
     root = _pair_layout(tmp_path / "set", _names(10))
-    assert prepare_dataset("toy", "folder", root, tmp_path / "f", 8, test_fraction=0.5)["n_test"] == 5
+    expected = seeded_split(_names(10), "toy", 0, test_fraction=0.5).count("test")
+    assert 1 <= expected < 10
+    assert prepare_dataset("toy", "folder", root, tmp_path / "f", 8, test_fraction=0.5)["n_test"] == expected
     metadata = prepare_dataset("synth", "synthetic", None, tmp_path / "s", 16,
                                options={"n_train": 3, "n_test": 2, "size": 48})
     assert metadata["synthetic"] is True and metadata["source"] == "generated"
@@ -290,3 +313,43 @@ def test_empty_mask_is_accepted_with_allow_empty(tmp_path: Path) -> None:
     assert not arrays["masks"][1].any() and not originals["case01"].any()
     with pytest.raises(InputError, match=r"option 'allow_empty' must be bool"):
         get_adapter("folder", root, allow_empty="yes")
+
+
+def _per_case_layout(root: Path, names: list[str]) -> Path:
+    """One folder per case: ``{case}/image/scan.png`` and ``{case}/annotation/seg_mask.png``."""
+    for index, name in enumerate(names):
+        _save(root / name / "image" / "scan.png", _image(index))
+        _save(root / name / "annotation" / "seg_mask.png", _mask(index))
+    return root
+
+
+PER_CASE_OPTIONS = {"image_pattern": "*/image/*.png", "mask_pattern": "**/annotation/*.png",
+                    "name_regex": r"^(?P<name>[^/]+)/"}
+
+
+def test_folder_patterns_prepare_a_per_case_nested_layout(tmp_path: Path) -> None:
+    names = _names(6)
+    root = _per_case_layout(tmp_path / "cases", names)
+    metadata = prepare_dataset("cases", "folder", root, tmp_path / "out", 8, PER_CASE_OPTIONS, n_test=2)
+    arrays, originals, split, _ = _load_prepared(tmp_path / "out")
+    assert arrays["names"].tolist() == names and split["name"].tolist() == names
+    assert (metadata["n_train"], metadata["n_test"]) == (4, 2)
+    for index, name in enumerate(names):
+        np.testing.assert_array_equal(originals[name], _mask(index) > 0)
+    (root / names[2] / "annotation" / "seg_mask.png").unlink()
+    with pytest.raises(InputError, match=rf"1 image\(s\) without a mask: {names[2]}/image/scan.png"):
+        get_adapter("folder", root, **PER_CASE_OPTIONS).sample_names()
+
+
+def test_dangling_symlink_is_named_as_such(tmp_path: Path) -> None:
+    root = _pair_layout(tmp_path / "set", _names(4))
+    link = root / "masks" / "case09.png"
+    link.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(InputError, match=rf"{link}: dangling symbolic link \(its target .*gone.png does not exist\)"):
+        get_adapter("folder", root).sample_names()
+    root = _per_case_layout(tmp_path / "cases", _names(3))
+    link = root / "case09" / "image" / "scan.png"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(InputError, match=rf"{link}: dangling symbolic link"):
+        get_adapter("folder", root, **PER_CASE_OPTIONS).sample_names()

@@ -235,7 +235,7 @@ def test_lidc_pickle_bad_inputs_name_the_file(tmp_path: Path) -> None:
     data[PICKLE_TEST[0]]["masks"][2] = _image(3)
     data[PICKLE_TEST[1]]["image"] = np.full((SIZE, SIZE), 300.0)
     pkl.write_bytes(pickle.dumps(data))
-    with pytest.raises(InputError, match=r"\['masks'\]\[2\]: mask is not binary") as error:
+    with pytest.raises(InputError, match=r"\['masks'\]\[2\]: labels are not binary") as error:
         get_adapter("lidc_pickle", tmp_path).load(PICKLE_TEST[0])
     _one_line(error, pkl)
     with pytest.raises(InputError, match=r"\['image'\]: float image values must lie in \[0, 1\] or \[0, 255\]"):
@@ -377,9 +377,15 @@ def test_mmis_bad_inputs_name_the_file(tmp_path: Path) -> None:
     slice_file = tmp_path / "training_2d" / "npc_001_slice_1.h5"
     grey = np.linspace(0, 200, SIZE * SIZE).reshape(SIZE, SIZE)
     _write_h5(slice_file, {**written["npc_001_slice_1"], "label_a2": grey})
-    with pytest.raises(InputError, match=r"dataset 'label_a2': mask is not binary") as error:
+    with pytest.raises(InputError, match=r"dataset 'label_a2': labels are not binary") as error:
         get_adapter("mmis", tmp_path).load("npc_001_slice_1")
     _one_line(error, slice_file)
+
+    for labels, shown in ((np.full((SIZE, SIZE), 0.5), "0.5"), (np.tile([0.0, 2.0], (SIZE, SIZE // 2)), "0, 2")):
+        _write_h5(slice_file, {**written["npc_001_slice_1"], "label_a2": labels})
+        with pytest.raises(InputError, match=rf"dataset 'label_a2': labels are not binary \(values {shown};") as error:
+            get_adapter("mmis", tmp_path).load("npc_001_slice_1")
+        _one_line(error, slice_file)
 
     _write_h5(slice_file, {**written["npc_001_slice_1"], "t1c": np.zeros((2, SIZE, SIZE))})
     with pytest.raises(InputError, match=r"dataset 't1c' is float64 \(2, 16, 16\); expected a real 2-D") as error:
@@ -413,3 +419,22 @@ def test_lidc_shared_release_patients_slices_and_rater_agreement() -> None:
     either = raters[:, 0].any(axis=(1, 2)) | raters[:, 1].any(axis=(1, 2))
     agreement = dice_per_image(raters[either, 0], raters[either, 1]).mean()
     assert 0.3 < agreement < 0.7
+
+
+def test_protocol_2_pickles_from_python_3_load_and_payloads_stay_refused(tmp_path: Path) -> None:
+    data = _pickle_layout(tmp_path, PICKLE_TRAIN, PICKLE_TEST)
+    pkl = tmp_path / "lidc_attributes.pkl"
+    pkl.write_bytes(pickle.dumps(data, protocol=2))
+    assert b"_codecs" in pkl.read_bytes()
+    adapter = get_adapter("lidc_pickle", tmp_path)
+    sample = adapter.load(PICKLE_TRAIN[1])
+    np.testing.assert_array_equal(sample.raters, np.asarray(data[PICKLE_TRAIN[1]]["masks"], dtype=bool))
+
+    rot13 = b"\x80\x02c_codecs\nencode\nq\x00X\x03\x00\x00\x00abcq\x01X\x05\x00\x00\x00rot13q\x02\x86q\x03Rq\x04."
+    system = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+    cases = ((rot13, r"refusing _codecs.encode\(str, 'rot13'\)"), (system, "refusing to load os.system"))
+    for payload, refused in cases:
+        pkl.write_bytes(payload)
+        with pytest.raises(InputError, match=refused) as error:
+            get_adapter("lidc_pickle", tmp_path).sample_names()
+        _one_line(error, pkl)

@@ -61,7 +61,8 @@ def test_jsrt_lung_prepares_with_layout_split(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kvasir_seg_prepares_700_300(tmp_path: Path) -> None:
-    metadata = prepare_dataset("kvasir", "kvasir_seg", _require(KVASIR), tmp_path / "out", 64, workers=2)
+    metadata = prepare_dataset("kvasir", "kvasir_seg", _require(KVASIR), tmp_path / "out", 64, workers=2,
+                               n_test=300)
     assert (metadata["n_train"], metadata["n_test"], metadata["channels"]) == (700, 300, 3)
     boxes = json.loads((KVASIR / "kavsir_bboxes.json").read_text())
     assert metadata["original_sizes"] == {name: [box["height"], box["width"]] for name, box in boxes.items()}

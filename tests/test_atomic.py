@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from common.atomic import atomic_path, write_json, write_npz
+from common.progress import with_progress
 
 
 def test_npz_round_trip_and_byte_identical(tmp_path: Path) -> None:
@@ -43,3 +44,12 @@ def test_written_file_is_readable_by_others(tmp_path: Path) -> None:
     target = tmp_path / "x.json"
     write_json(target, {})
     assert target.stat().st_mode & stat.S_IRGRP
+
+
+def test_progress_lines_give_files_done_rate_and_time_left() -> None:
+    ticks = iter([0.0, 5.0, 11.0, 12.0, 30.0])
+    lines: list[str] = []
+    items = list(with_progress(range(4), 4, "preparing toy", log=lines.append, every=10.0, clock=lambda: next(ticks)))
+    assert items == [0, 1, 2, 3]
+    assert lines == ["preparing toy: 2/4 files, 0.2/s, about 11 s left",
+                     "preparing toy: 4/4 files, 0.1/s, about 0 s left"]

@@ -8,6 +8,7 @@ row is one case; its id says what is wrong, its expected text is the distinctive
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -22,11 +23,16 @@ import tifffile
 import yaml
 from PIL import Image
 
+import adapters.prepare as prepare_module
+import noise.simulate as simulate_module
 from adapters import prepare_dataset
+from adapters.base import Adapter, Sample
 from benchmarks.training_throughput import write_synthetic_inputs
+from common import atomic
 from common.atomic import write_npz, write_text
 from common.errors import InputError
 from common.workflow_config import check_config, validate_config
+from noise.settings import PAPER_SETTINGS, parse_setting
 from training.engine import train
 from training.run_config import RunConfig
 
@@ -118,6 +124,35 @@ def float_image(root: Path) -> None:
     Image.fromarray(np.zeros(IMAGE_SIZE, dtype=np.float32)).save(root / "images" / "case1.tif")
 
 
+def sixteen_bit_gradient_mask(root: Path) -> None:
+    gradient = np.tile(np.linspace(0, 65535, IMAGE_SIZE[1]).astype(np.uint16), (IMAGE_SIZE[0], 1))
+    Image.fromarray(gradient).save(root / "masks" / "case1.png")
+
+
+def alpha_only_mask(root: Path) -> None:
+    pixels = np.zeros((*IMAGE_SIZE, 4), dtype=np.uint8)
+    pixels[..., 3] = rectangle_mask(1)
+    save_image(root / "masks" / "case1.png", pixels)
+
+
+def red_label_mask(root: Path) -> None:
+    pixels = np.zeros((*IMAGE_SIZE, 3), dtype=np.uint8)
+    pixels[10:13, 10:13, 0] = 255
+    save_image(root / "masks" / "case1.png", pixels)
+
+
+def slightly_grey_mask(root: Path) -> None:
+    mask = rectangle_mask(1)
+    mask[30:32, 0:10] = 128
+    save_image(root / "masks" / "case1.png", mask)
+
+
+def tiny_mask(root: Path) -> None:
+    mask = np.zeros(IMAGE_SIZE, dtype=np.uint8)
+    mask[7, 7] = 255
+    save_image(root / "masks" / "case1.png", mask)
+
+
 BreakLayout = Callable[[Path], None]
 
 
@@ -165,6 +200,28 @@ DATA_CASES = [
                  id="float-image"),
     pytest.param("kvasir_seg", lambda root: save_image(root / "images" / "case0.png", grey_gradient()), {},
                  "{root}/images: two files share the name 'case0': case0.jpg, case0.png", id="duplicate-name"),
+    pytest.param("kvasir_seg", sixteen_bit_gradient_mask, {},
+                 "{root}/masks/case1.png: mask is not binary (75.0 % of pixels lie strictly between 30 and 225 on "
+                 "0-255, more than max_grey_share 1.0 %)", id="16-bit-grey-gradient-mask"),
+    pytest.param("kvasir_seg", alpha_only_mask, {},
+                 "{root}/masks/case1.png: mask has an alpha channel that is not fully opaque (mode RGBA); set option "
+                 "mask_channel to the channel that holds the mask (0-3)", id="rgba-mask-shape-in-alpha"),
+    pytest.param("kvasir_seg", red_label_mask, {},
+                 "{root}/masks/case1.png: mask is not binary (0.5 % of pixels lie strictly between 30 and 225 on "
+                 "0-255 and none is foreground (> 127); a coloured or dim label?)", id="red-label-under-1-percent"),
+    pytest.param("kvasir_seg", slightly_grey_mask, {},
+                 "{root}/masks/case1.png: mask is not binary (1.04 % of pixels lie strictly between 30 and 225 on "
+                 "0-255, more than max_grey_share 1.0 %)", id="grey-share-just-above-limit"),
+    pytest.param("kvasir_seg", unchanged, {"options": {"max_grey_share": 1.5}},
+                 "adapter 'kvasir_seg': option 'max_grey_share': must be a number in [0, 1), got 1.5",
+                 id="max-grey-share-out-of-range"),
+    pytest.param("kvasir_seg", unchanged, {"options": {"mask_channel": 5}},
+                 "{root}/masks/case0.png: mask_channel 5 does not exist; the mask has 1 channel(s) (mode L)",
+                 id="mask-channel-missing"),
+    pytest.param("kvasir_seg", tiny_mask, {},
+                 "{root}: sample 'case1': its mask's 1 foreground pixel(s) at the released size 48x40 vanish at the "
+                 "working size 16x16; set option allow_empty: true to accept it as empty",
+                 id="mask-vanishes-at-working-size"),
     pytest.param("kvasir", unchanged, {}, "unknown adapter 'kvasir'; known adapters: brats, folder, gsdnet",
                  id="unknown-adapter"),
     pytest.param("folder", unchanged, {"options": {"mask_sufix": "_mask"}},
@@ -383,8 +440,11 @@ def test_bad_config_through_snakemake(tmp_path: Path, overlay: dict[str, Any], e
 def mask_folders(tmp_path: Path) -> Path:
     """Folders of masks next to each other: good ones, an empty one, and ones with a single bad file."""
     good = rectangle_mask(0)
-    for folder in ("masks", "grey", "volume", "broken"):
+    for folder in ("masks", "grey", "volume", "broken", "alpha"):
         save_image(tmp_path / folder / "a.png", good)
+    alpha = np.zeros((*IMAGE_SIZE, 4), dtype=np.uint8)
+    alpha[..., 3] = good
+    save_image(tmp_path / "alpha" / "b.png", alpha)
     save_image(tmp_path / "grey" / "b.png", grey_gradient())
     frames = [Image.fromarray(good) for _ in range(3)]
     frames[0].save(tmp_path / "volume" / "b.tif", save_all=True, append_images=frames[1:])
@@ -411,7 +471,11 @@ NOISE_CLI_CASES = [
     pytest.param("masks", ["--setting", "S_R", "--workers", "0"], 2, "--workers: must be >= 1, got 0",
                  id="zero-workers"),
     pytest.param("grey", ["--setting", "S_R"], 1, "{base}/grey/b.png: mask is not binary", id="non-binary-mask"),
-    pytest.param("broken", ["--setting", "S_R"], 1, "{base}/broken/b.png: unreadable image", id="unreadable-mask"),
+    pytest.param("alpha", ["--setting", "S_R"], 1, "{base}/alpha/b.png: mask has an alpha channel that is not "
+                 "fully opaque (mode RGBA); set option mask_channel", id="rgba-mask-as-in-the-adapters"),
+    pytest.param("masks", ["--setting", "S_R", "--max-grey-share", "2"], 2,
+                 "--max-grey-share: must be a number in [0, 1), got 2.0", id="max-grey-share-2"),
+    pytest.param("broken", ["--setting", "S_R"], 1, "{base}/broken/b.png: cannot read image", id="unreadable-mask"),
     pytest.param("volume", ["--setting", "S_R"], 1, "{base}/volume/b.tif: holds 3 frames", id="mask-as-3D-volume"),
 ]
 
@@ -540,3 +604,76 @@ def test_bad_training_inputs(tmp_path: Path, break_inputs: BreakInputs, expected
     assert_one_line(str(raised.value), expected.format(prepared=prepared, noise=noise))
     assert not out.exists() and not checkpoints.exists()
 
+
+
+# --- faults: full disk, a crashed worker, two runs on one output folder -----------------------------------------
+
+def _no_space(*_: object, **__: object) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_full_disk_is_one_line_naming_the_path_and_nothing_is_written(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_kvasir_layout(tmp_path / "kvasir")
+    out = tmp_path / "prepared"
+    monkeypatch.setattr(np.lib.format, "write_array", _no_space)
+    with pytest.raises(InputError) as raised:
+        prepare_dataset("kvasir", "kvasir_seg", root, out, 16, n_test=2)
+    assert_one_line(str(raised.value), f"{out}/data.npz: no space left on the device (nothing was written")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_full_disk_inside_a_foreign_writer_is_the_same_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(atomic, "_disk_full", lambda folder: True)
+    target = tmp_path / "checkpoint.pt"
+    with pytest.raises(InputError) as raised, atomic.atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+    assert_one_line(str(raised.value), f"{target}: no space left on the device")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _CrashingAdapter(Adapter):
+    """Two generated samples; loading the second kills its worker process (as a crashing decoder would)."""
+
+    registry_name = "crashing"
+    needs_path = False
+
+    def sample_names(self) -> list[str]:
+        return ["a", "b"]
+
+    def load(self, name: str) -> Sample:
+        if name == "b":
+            os._exit(1)
+        mask = np.zeros((8, 8), dtype=bool)
+        mask[2:6, 2:6] = True
+        return Sample(name, np.zeros((8, 8, 1), dtype=np.uint8), mask)
+
+
+def test_a_crashed_worker_ends_the_job_with_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepare_module, "get_adapter", lambda *args, **options: _CrashingAdapter())
+    with pytest.raises(InputError) as raised:
+        prepare_dataset("crash", "crashing", None, tmp_path / "out", 8, n_test=1, workers=2)
+    assert_one_line(str(raised.value), "generated: a worker process died while reading the data set")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match="a worker process died while making noise"):
+        simulate_module._parallel_map(os._exit, [1, 1], workers=2)
+
+
+def test_two_noise_runs_on_one_output_folder_give_one_line(mask_folders: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    out = mask_folders / "out"
+    original = simulate_module.write_json
+
+    def other_run_finishes_first(path: Path, data: Any) -> None:
+        original(path, data)
+        out.mkdir(exist_ok=True)
+        (out / "a.png").write_bytes(b"the other run's file")
+
+    monkeypatch.setattr(simulate_module, "write_json", other_run_finishes_first)
+    with pytest.raises(InputError) as raised:
+        simulate_module.simulate_folder(mask_folders / "masks", out, "S_R", parse_setting("S_R", PAPER_SETTINGS["S_R"]),
+                                        seed=0)
+    assert_one_line(str(raised.value), f"{out}: output folder was filled by another run meanwhile")
+    assert [path.name for path in out.iterdir()] == ["a.png"]
+    assert sorted(path.name for path in mask_folders.iterdir() if path.name.startswith(".")) == []

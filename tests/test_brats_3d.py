@@ -145,6 +145,12 @@ def _break(release: Path, damage: str) -> Path:
         labels = np.zeros((SIDE, SIDE, SIDE), dtype=np.int16)
         labels[5:9, 5:9, 5:9] = 3
         _write_nifti(target, labels)
+    elif damage in ("nan voxels", "complex voxels"):
+        target = folder / f"{name}_flair.nii.gz"
+        values = np.ones((SIDE, SIDE, SIDE), dtype=np.complex64 if damage == "complex voxels" else np.float32)
+        if damage == "nan voxels":
+            values[3:5, 3:5, 3:5] = np.nan
+        _write_nifti(target, values)
     elif damage == "empty tumour":
         target = folder / f"{name}_seg.nii.gz"
         _write_nifti(target, np.zeros((SIDE, SIDE, SIDE), dtype=np.int16))
@@ -155,7 +161,7 @@ def _break(release: Path, damage: str) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["missing sequence", "shape mismatch", "unknown label", "empty tumour",
-                                    "unreadable"])
+                                    "unreadable", "nan voxels", "complex voxels"])
 def test_bad_subject_is_one_input_error_naming_the_file_and_nothing_is_written(tmp_path: Path, damage: str) -> None:
     release = write_brats_layout(tmp_path / "data", subjects=3)
     target = _break(release, damage)
@@ -164,6 +170,10 @@ def test_bad_subject_is_one_input_error_naming_the_file_and_nothing_is_written(t
         prepare_dataset("brats", "brats", release, out, [16, 16, 16], n_test=1)
     message = str(error.value)
     assert str(target) in message and "\n" not in message
+    if damage == "nan voxels":
+        assert message == f"{target}: sequence flair has 8 NaN or infinite voxel(s)"
+    if damage == "complex voxels":
+        assert message.startswith(f"{target}: sequence flair voxels are complex64 (complex or not numbers)")
     assert not out.exists() or not any(out.iterdir())
 
 

@@ -107,7 +107,7 @@ def test_input_errors_exit_1_and_leave_nothing(tmp_path: Path, mask_folder: Path
     assert_one_line_error(run_noise(empty, out, "--setting", "S_R"), 1, "no mask files")
 
     (mask_folder / "broken.png").write_bytes(b"not a png at all")
-    assert_one_line_error(run_noise(mask_folder, out, "--setting", "S_R"), 1, "broken.png: unreadable")
+    assert_one_line_error(run_noise(mask_folder, out, "--setting", "S_R"), 1, "broken.png: cannot read image")
     (mask_folder / "broken.png").unlink()
 
     gradient = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (32, 1))
@@ -124,3 +124,30 @@ def test_refuses_a_non_empty_output_folder(tmp_path: Path, mask_folder: Path) ->
     (out / "keep.txt").write_text("mine")
     assert_one_line_error(run_noise(mask_folder, out, "--setting", "S_R"), 1, "not empty")
     assert [path.name for path in out.iterdir()] == ["keep.txt"]
+
+
+def test_degenerate_noise_is_counted_warned_and_marked_in_table3(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    from evaluation.table3 import build_table3
+    from noise.settings import parse_setting
+    from noise.simulate import simulate_folder
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for index in range(8):
+        mask = np.zeros((40, 40), dtype=np.uint8)
+        mask[18:22, 18:22] = 255
+        Image.fromarray(mask).save(masks / f"m{index}.png")
+    setting = parse_setting("dilate_erode", {"model": "dilate_erode", "radius": [6, 6]})
+    with caplog.at_level("WARNING", logger="noise"):
+        summary = simulate_folder(masks, tmp_path / "out", "dilate_erode", setting, seed=0)
+    eroded = int((pd.read_csv(tmp_path / "out" / "stats.csv")["dice"] < 0.05).sum())
+    assert 0 < eroded < 8 and summary["n_degenerate"] == eroded
+    assert f"{eroded} of 8 noisy masks are empty or nearly erased (Dice < 0.05 vs clean)" in caplog.text
+    noise_dir = tmp_path / "results" / "noise" / "toy" / "S_DE"
+    noise_dir.mkdir(parents=True)
+    (noise_dir / "summary.json").write_text(json.dumps({**summary, "setting": "S_DE"}))
+    (tmp_path / "prepared" / "toy").mkdir(parents=True)
+    (tmp_path / "prepared" / "toy" / "metadata.json").write_text(json.dumps({"synthetic": False}))
+    table = build_table3([noise_dir / "summary.json"], prepared_root=tmp_path / "prepared")
+    assert table["Degenerate"].tolist() == [f"{eroded} !"]

@@ -66,3 +66,9 @@ def test_noise_report_end_to_end_on_embedded_data(tmp_path: Path) -> None:
         summary = json.loads((results / "noise" / "synthetic" / setting / "summary.json").read_text())
         assert 0.3 < summary["dice_mean"] < 1.0
     assert (results / "figures" / "noise_examples.png").stat().st_size > 10_000
+
+
+def test_dry_run_uses_the_default_workflow_profile(tmp_path: Path) -> None:
+    result = snakemake("-n", "--cores", "2", "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "Using workflow specific profile profiles/default" in result.stdout + result.stderr
