@@ -45,8 +45,31 @@ SYNTHETIC_LABEL = "synthetic (generated)"
 _PAPER_ORDER = ("Kvasir", "Shenzhen", "BU_SUC", "BraTS2020")
 
 TABLE3_TITLE = "Table 3: Dice (%) between simulated noisy and clean training masks"
-TABLE3_CAPTION = ("Mean ± std over training images of Dice(noisy, clean) x100; tau = share of training pixels "
-                  "that differ; resolution = size the noise was generated at; diff = ours - paper (Dice points).")
+TABLE3_CAPTION = ("Mean ± std over training images of Dice(noisy, clean) x100; model = the noise made (M(T, theta1, "
+                  "theta2[, theta3]): Markov boundary noise, T steps; r ~ U(lo, hi): dilate or erode); min-max = "
+                  "the per-volume spread of the 3D rows, where the chain varies a lot between volumes and seeds; "
+                  "tau = share of training pixels that differ; resolution = size the noise was generated at; diff = "
+                  "ours - paper (Dice points). S_R_3D is M(50, 0.4, 0.05) as the authors' scripts/README, not "
+                  "Table 3's printed M(200, 0.4, 0.05) (setting S_R_3D_printed, no paper value).")
+
+
+def model_label(parameters: Mapping[str, Any] | None) -> str:
+    """A noise setting's parameters as a table cell: ``M(50, 0.4, 0.05, θ3 0.2)``, ``r ~ U(9, 11)``, ``clean``,
+    ``rater 1`` / ``sampled rater``; "—" when the summary has none."""
+    if not isinstance(parameters, Mapping):
+        return MISSING
+    model = parameters.get("model")
+    if model == "markov":
+        theta3 = float(parameters.get("theta3", 0.0))
+        flips = f", θ3 {theta3:g}" if theta3 > 0 else ""
+        return f"M({parameters['steps']}, {parameters['theta1']:g}, {parameters['theta2']:g}{flips})"
+    if model == "dilate_erode":
+        low, high = parameters["radius"]
+        return f"r ~ U({low:g}, {high:g})"
+    if model == "rater":
+        rater = parameters.get("rater")
+        return "sampled rater" if rater == "sampled" else f"rater {int(rater) + 1}"
+    return str(model)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -114,7 +137,16 @@ def _table3_row(summary_path: Path, prepared_root: Path | None,
         "noise_rate": json_number(summary, "noise_rate", summary_path),
         "n": int(json_number(summary, "n", summary_path)),
         "resolution": str(summary.get("resolution", MISSING)), "synthetic": synthetic, "paper": paper,
+        "model": model_label(summary.get("parameters")), "range": _volume_range(summary, summary_path),
     }
+
+
+def _volume_range(summary: dict[str, Any], summary_path: Path) -> str:
+    """``"min-max"`` of the per-volume Dice (x100) for a 3D summary (``spatial_dims`` 3), else "—"."""
+    if summary.get("spatial_dims") != 3:
+        return MISSING
+    low, high = (100.0 * json_number(summary, key, summary_path) for key in ("dice_min", "dice_max"))
+    return f"{low:.2f}–{high:.2f}"
 
 
 def build_table3(noise_summaries: Sequence[str | os.PathLike[str]],
@@ -138,14 +170,17 @@ def build_table3(noise_summaries: Sequence[str | os.PathLike[str]],
         records.append({
             "Dataset": f"{label} ({SYNTHETIC_LABEL})" if row["synthetic"] else label,
             "Setting": row["setting"],
+            "Model": row["model"],
             "Dice noisy vs clean (%)": cells["ours"],
+            "Min–max (%)": row["range"],
             "Paper": cells["paper"],
             "Diff": cells["diff"],
             "tau": f"{row['noise_rate']:.4f}",
             "Resolution": row["resolution"],
             "n": str(row["n"]),
         })
-    columns = ["Dataset", "Setting", "Dice noisy vs clean (%)", "Paper", "Diff", "tau", "Resolution", "n"]
+    columns = ["Dataset", "Setting", "Model", "Dice noisy vs clean (%)", "Min–max (%)", "Paper", "Diff", "tau",
+               "Resolution", "n"]
     return pd.DataFrame(records, columns=columns)
 
 

@@ -64,11 +64,13 @@ def mask_statistics(clean: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
 
 def _summary(stats: pd.DataFrame, pixel_counts: np.ndarray, setting_name: str, setting: LabelSource,
              resolution: str, seed: int) -> dict[str, Any]:
-    """summary.json: Dice mean/std (population), noise rate tau (share of all pixels that differ), parameters."""
+    """summary.json: Dice mean/std (population), min and max, noise rate tau (share of all pixels that differ),
+    parameters."""
     changes = stats["foreground_change"].dropna()
     differing = np.sum(stats["flipped_share"].to_numpy() * pixel_counts)
     return {"setting": setting_name, "parameters": setting.parameters(), "resolution": resolution, "seed": int(seed),
             "n": len(stats), "dice_mean": float(stats["dice"].mean()), "dice_std": float(stats["dice"].std(ddof=0)),
+            "dice_min": float(stats["dice"].min()), "dice_max": float(stats["dice"].max()),
             "noise_rate": float(differing / pixel_counts.sum()),
             "foreground_change_mean": float(changes.mean()) if len(changes) else None}
 
@@ -166,6 +168,7 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
     if chosen_raters is not None:
         stats["rater"] = chosen_raters
     summary = _summary(stats, np.full(len(stats), np.prod(working_size)), setting_name, setting, resolution, seed)
+    summary["spatial_dims"] = len(working_size)
     out = Path(out_dir)
     write_npz(out / "noisy_masks.npz", masks=noisy.astype(np.uint8), names=np.array(train_names, dtype=str))
     write_csv(out / "stats.csv", stats)

@@ -172,3 +172,29 @@ def test_run_with_dice_in_points_is_rejected(tmp_path: Path) -> None:
         aggregate_runs([run])
     with pytest.raises(InputError, match=r"summary\.json"):
         load_run(tmp_path / "runs" / "nowhere" / "seed0")
+
+
+def test_table3_names_the_model_and_shows_the_3d_spread(tmp_path: Path) -> None:
+    """Item 1: S_R_3D is M(50, ...) in the table; 3D rows show min and max, 2D rows do not."""
+    from noise.settings import PAPER_SETTINGS
+
+    root = tmp_path / "results"
+    prepared = root / "prepared" / "vol"
+    prepared.mkdir(parents=True)
+    (prepared / "metadata.json").write_text(json.dumps({"dataset": "vol", "synthetic": False}))
+    paths = []
+    for setting, dims in (("S_R_3D", 3), ("S_R_3D_printed", 3), ("S_R", 2)):
+        folder = root / "noise" / "vol" / setting
+        folder.mkdir(parents=True)
+        summary = {"setting": setting, "parameters": {**PAPER_SETTINGS[setting]}, "resolution": "original",
+                   "seed": 0, "n": 8, "dice_mean": 0.86, "dice_std": 0.04, "dice_min": 0.781, "dice_max": 0.918,
+                   "noise_rate": 0.01, "spatial_dims": dims}
+        (folder / "summary.json").write_text(json.dumps(summary))
+        paths.append(folder / "summary.json")
+    table = build_table3(paths).set_index("Setting")
+    assert table.loc["S_R_3D", "Model"] == "M(50, 0.4, 0.05, θ3 0.2)"
+    assert table.loc["S_R_3D_printed", "Model"] == "M(200, 0.4, 0.05, θ3 0.2)"
+    assert table.loc["S_R_3D", "Min–max (%)"] == "78.10–91.80"
+    assert table.loc["S_R", "Min–max (%)"] == "—"
+    assert table.loc["S_R", "Model"] == "M(200, 0.2, 0.05)"
+    assert table.loc["S_R_3D_printed", "Paper"] == "—"   # the printed setting is measured, not compared
