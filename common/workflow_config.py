@@ -81,13 +81,32 @@ def training_settings(config: dict[str, Any], dataset: str, variant: str) -> dic
     return merged
 
 
-def method_options(config: dict[str, Any], variant: str, dataset: str | None = None) -> tuple[str, dict[str, Any]]:
+#: Eq. 9's w_max at a 256-pixel side (paper Sec. 4.2: 10 at 256 x 256, 5 at 128 x 128, linear in the side).
+W_MAX_AT_256 = 10.0
+
+
+def derived_w_max(working_size: int | list[int] | tuple[int, ...]) -> float:
+    """Eq. 9's w_max by the paper's rule, ``10 * side / 256``; ``side`` is the larger in-plane side (H, W) of the
+    working size (an int, (H, W) or (D, H, W)): 10 at 256, 5 at 128, 2.5 at 64."""
+    sides = [working_size] if isinstance(working_size, int) else list(working_size)[-2:]
+    return W_MAX_AT_256 * max(sides) / 256
+
+
+def method_options(config: dict[str, Any], variant: str, dataset: str | None = None,
+                   setting: str | None = None) -> tuple[str, dict[str, Any]]:
     """(registry name, options) of a variant: every key but ``method`` and ``training``; on ``dataset``, updated
-    by the data set's ``method_options.<method>`` (its protocol constants, e.g. LIDC's co_weight 0.1)."""
+    by the data set's ``method_options.<method>`` (its protocol constants, e.g. LIDC's co_weight 0.1), then on
+    ``setting`` by its ``setting_method_options.<setting>.<method>`` (e.g. Shenzhen S_E's r_cp 0.1). GSD-Net's
+    ``w_max``, where none of these sets it, is derived from the data set's working size (:func:`derived_w_max`)."""
     entry = config["variants"][variant]
     options = {key: value for key, value in entry.items() if key not in ("method", "training")}
     if dataset is not None:
-        options.update(config["datasets"][dataset].get("method_options", {}).get(entry["method"], {}))
+        dataset_entry = config["datasets"][dataset]
+        options.update(dataset_entry.get("method_options", {}).get(entry["method"], {}))
+        if setting is not None:
+            options.update(dataset_entry.get("setting_method_options", {}).get(setting, {}).get(entry["method"], {}))
+        if entry["method"] == "gsdnet" and "w_max" not in options:
+            options["w_max"] = derived_w_max(dataset_entry["working_size"])
     return entry["method"], options
 
 
@@ -146,6 +165,7 @@ def check_config(config: dict[str, Any]) -> None:
                 build_method(name, **options)
             except InputError as error:
                 raise InputError(f"config key datasets.{dataset}.method_options.{method}: {error}") from None
+        _check_setting_method_options(config, dataset, entry, build_method)
     active = active_datasets(config)
     for table, experiment in config["experiments"].items():
         for dataset in experiment.get("datasets", []):
@@ -186,6 +206,28 @@ def check_config(config: dict[str, Any]) -> None:
             if training.get("eval_last_k", 1) > training.get("epochs", 1):
                 raise InputError(f"config key training.eval_last_k: {training['eval_last_k']} is more than "
                                  f"training.epochs ({training['epochs']}) for data set {dataset}, variant {variant}")
+
+
+def _check_setting_method_options(config: dict[str, Any], dataset: str, entry: dict[str, Any],
+                                  build_method: Any) -> None:
+    """``datasets.<d>.setting_method_options``: each setting is one of the data set's, each method a registered
+    one, and every variant of that method builds with the merged options; InputError naming the key."""
+    from methods import available_methods
+
+    for setting, per_method in entry.get("setting_method_options", {}).items():
+        prefix = f"config key datasets.{dataset}.setting_method_options.{setting}"
+        if setting not in entry["noise"]:
+            raise InputError(f"{prefix}: {setting!r} is not in datasets.{dataset}.noise")
+        for method in per_method:
+            if method not in available_methods():
+                raise InputError(f"{prefix}.{method}: unknown method {method!r}; registered: "
+                                 f"{', '.join(available_methods())}")
+            for variant in (name for name, spec in config["variants"].items() if spec["method"] == method):
+                name, options = method_options(config, variant, dataset, setting)
+                try:
+                    build_method(name, **options)
+                except InputError as error:
+                    raise InputError(f"{prefix}.{method}: {error}") from None
 
 
 # Report axes: Table 9 (annotation ratio), the noise sweep (Fig. 11), the qualitative panels.

@@ -89,7 +89,8 @@ class GSDNet(Method):
     Options (defaults and their source):
         co_weight: g of Eq. 4, 0.5 (spec: 2D simulated sets; 0.1 for LIDC).
         gda: use the GDA weights of Eq. 9-10 (paper); False gives plain L_jocor (Eq. 6).
-        w_max: Eq. 9's w_max, 10 for 256x256 inputs (paper Sec. 4.2; 5 for 128x128).
+        w_max: Eq. 9's w_max, 10 for 256x256 inputs (paper Sec. 4.2; 5 for 128x128); the workflow derives it from
+            the working size unless set (common.workflow_config.derived_w_max).
         w_decay_every: epochs per unit decay of the cap, 10 (paper Eq. 9; the reference MMIS script uses 20).
         refinement: "superpixel" (SGLR, Eq. 12-14), "pixel" (Table 7's LR) or "none".
         superpixels: "slic" (paper) or "distance_bands" (reference code: the integer distance map D as labels).

@@ -168,3 +168,48 @@ def test_paper_data_sets_of_the_active_data_sets() -> None:
     assert paper_data_sets(config) == {"synthetic": "Kvasir", "synthetic_raters": "LIDC", "synthetic3d": "BraTS2020"}
     config["datasets"]["kvasir"]["path"] = "/data/kvasir"
     assert paper_data_sets(config)["kvasir"] is None
+
+
+def paper_config() -> dict:
+    config = default_config()
+    update_config(config, yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
+    return config
+
+
+def test_setting_method_options_apply_after_the_data_sets() -> None:
+    """Item 2: the paper profile trains Shenzhen S_E and BU_SUC S_E with r_cp 0.1, every other cell with 0.5."""
+    config = paper_config()
+    for dataset in ("shenzhen", "busuc"):
+        assert method_options(config, "GSD-Net", dataset, "S_E")[1]["r_cp"] == 0.1
+        assert "r_cp" not in method_options(config, "GSD-Net", dataset, "S_R")[1]
+    assert "r_cp" not in method_options(config, "GSD-Net", "kvasir", "S_E")[1]
+    assert method_options(config, "JoCoR", "shenzhen", "S_E")[1] == {"ramp_epochs": 20}
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"S_X": {"gsdnet": {"r_cp": 0.1}}}, "setting_method_options.S_X"),
+    ({"S_E": {"nomethod": {"r_cp": 0.1}}}, "setting_method_options.S_E.nomethod"),
+    ({"S_E": {"gsdnet": {"r_cpp": 0.1}}}, "setting_method_options.S_E.gsdnet"),
+])
+def test_bad_setting_method_options_name_the_key(change: dict, named: str) -> None:
+    config = default_config()
+    config["datasets"]["synthetic"]["setting_method_options"] = change
+    with pytest.raises(InputError, match=f"datasets.synthetic.{named}"):
+        check_config(config)
+
+
+def test_w_max_is_derived_from_the_working_size() -> None:
+    """Item 6: 10 at 256, 5 at 128, 2.5 at the default's 64 (the value config.yaml typed before); a typed value
+    (the 3D profile's) is kept."""
+    from common.workflow_config import derived_w_max
+
+    assert (derived_w_max(256), derived_w_max([128, 128]), derived_w_max([128, 128, 128])) == (10.0, 5.0, 5.0)
+    config = default_config()
+    assert method_options(config, "GSD-Net", "synthetic", "S_R")[1]["w_max"] == 2.5
+    assert method_options(config, "GSD-Net-short", "synthetic", "S_DE")[1]["w_max"] == 2.5
+    assert method_options(config, "GSD-Net", "synthetic_raters", "sampled")[1]["w_max"] == 2.5
+    assert method_options(config, "GSD-Net", "synthetic3d", "S_R_3D")[1]["w_max"] == 2
+    paper = paper_config()
+    assert [method_options(paper, "GSD-Net", dataset)[1]["w_max"] for dataset in ("kvasir", "lidc", "mmis", "brats")] \
+        == [10.0, 5.0, 5.0, 5.0]
+    assert "w_max" not in method_options(config, "CE", "synthetic")[1]

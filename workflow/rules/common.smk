@@ -226,7 +226,7 @@ def table_per_image(wildcards):
 
 
 def run_parameters(wildcards):
-    method, options = method_options(config, wildcards.variant, wildcards.dataset)
+    method, options = method_options(config, wildcards.variant, wildcards.dataset, wildcards.setting)
     return {
         "method": method,
         "method_options": options,
@@ -237,7 +237,7 @@ def run_parameters(wildcards):
 
 
 def tau_search_parameters(wildcards):
-    method, options = method_options(config, wildcards.variant, wildcards.dataset)
+    method, options = method_options(config, wildcards.variant, wildcards.dataset, wildcards.setting)
     return {
         "method": method,
         "method_options": options,
