@@ -213,3 +213,21 @@ def test_w_max_is_derived_from_the_working_size() -> None:
     assert [method_options(paper, "GSD-Net", dataset)[1]["w_max"] for dataset in ("kvasir", "lidc", "mmis", "brats")] \
         == [10.0, 5.0, 5.0, 5.0]
     assert "w_max" not in method_options(config, "CE", "synthetic")[1]
+
+
+def test_paper_profile_takes_the_reference_brats_and_mmis_loader_details() -> None:
+    """Item 3: BraTS distance cap 5, Gaussian-noise second view N(0.05, 0.02), SLIC on FLAIR with 4,000 segments;
+    MMIS without jitter; the default profile keeps the current priors and views."""
+    from training.run_config import RunConfig
+
+    config = paper_config()
+    assert config["datasets"]["brats"]["priors"] == {"distance_cap": 5, "slic_channels": [3], "slic_segments": 4000}
+    brats = training_settings(config, "brats", "GSD-Net")
+    assert (brats["second_view"], brats["second_view_noise"]) == ("gaussian_noise", [0.05, 0.02])
+    assert training_settings(config, "mmis", "GSD-Net")["second_view"] == "none"
+    assert "second_view" not in training_settings(config, "kvasir", "GSD-Net")
+    RunConfig.from_mapping({"prepared_dir": "x", "method": "gsdnet", **brats})
+    assert all("priors" not in entry for entry in default_config()["datasets"].values())
+    bad = default_config()
+    bad["datasets"]["synthetic"]["priors"] = {"distance_cap": 0}
+    assert "priors.distance_cap" in schema_error(bad)

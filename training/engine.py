@@ -165,7 +165,8 @@ def train_epoch(epoch: int, config: RunConfig, networks: Sequence[nn.Module], me
     log_counts: dict[str, int] = {}
     batches = epoch_batches(len(train_set), config.batch_size, data_generator)
     for indices in batches:
-        batch = augment_batch(train_set.take(indices), data_generator, scaler, config.jitter_strength, with_jitter)
+        batch = augment_batch(train_set.take(indices), data_generator, scaler, config.jitter_strength, with_jitter,
+                              config.second_view, tuple(config.second_view_noise))
         logits = [network(inputs) for network, inputs in
                   zip(networks, network_inputs(method, batch.images, batch.jittered), strict=True)]
         output = method.loss(logits, batch, ctx)

@@ -23,6 +23,7 @@ from common.workflow_config import (
     validate_config,
 )
 from evaluation.run_description import RunDescription
+from priors.distance import DISTANCE_CAP
 
 
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -48,6 +49,10 @@ def run_description(wildcards, input):
 
 def dataset_entry(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+def dataset_priors(wildcards):
+    return config["datasets"][wildcards.dataset].get("priors", {})
 
 
 def noise_summaries():
