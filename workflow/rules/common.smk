@@ -116,7 +116,7 @@ def report_axis_outputs():
 def multi_rater_outputs():
     outputs = []
     if MULTI_RATER_TABLE in config["experiments"]:
-        outputs += expand("results/tables/table6.{fmt}", fmt=FORMATS)
+        outputs += expand("results/tables/{table}.{fmt}", table=["table6", "table6_other_empty_rule"], fmt=FORMATS)
     if multi_rater_datasets(config):
         outputs += expand("results/figures/rater_agreement.{ext}", ext=FIGURE_FORMATS)
         outputs.append("results/tables/rater_agreement.csv")
