@@ -199,7 +199,7 @@ def check_config(config: dict[str, Any]) -> None:
                 raise InputError(f"config key datasets.{dataset}.setting_method_options.{setting}: {setting!r} is not "
                                  f"in datasets.{dataset}.noise")
             for method in by_method:
-                METHODS.check(method, f"datasets.{dataset}.setting_method_options.{setting}")
+                METHODS.check(method, f"datasets.{dataset}.setting_method_options.{setting}.{method}")
         overrides = [(None, method, f"method_options.{method}") for method in entry.get("method_options", {})]
         overrides += [(setting, method, f"setting_method_options.{setting}.{method}")
                       for setting, by_method in entry.get("setting_method_options", {}).items() for method in by_method]

@@ -132,8 +132,10 @@ def write_boundary_table(predictions: Sequence[str | os.PathLike[str]], prepared
     seeds = ", ".join(sorted(set(frame["seed"])))
     caption = (
         f"Final-epoch test predictions of the runs behind {table} ({seeds}), against the clean test masks at the "
-        f"working size, means over images and then seeds. Dice (%); HD95: 95th percentile of the symmetric surface "
-        f"distances (pixels); NSD: normalised surface Dice (%) at {tolerance:g} px tolerance. Empty masks: both "
+        f"working size, means over images and then seeds (the method table averages the last K evaluated epochs "
+        f"instead). Dice (%); HD95: 95th percentile of the surface distances of both directions pooled (medpy's "
+        f"hd95; MONAI takes the larger of the two directed 95th percentiles), in pixels; NSD: normalised surface "
+        f"Dice (%) at {tolerance:g} px tolerance, counting boundary pixels (MONAI's definition). Empty masks: both "
         f"empty scores HD95 0 and, in Dice and NSD, the runs' empty-mask score (1 unless a run sets "
         f"training.empty_mask_dice: zero); where exactly one is empty, HD95 is undefined (left out of the mean, "
         f"counted as 'undef.') and NSD is 0."

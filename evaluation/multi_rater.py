@@ -5,6 +5,10 @@ single-rater rows "CE Loss A1" ...) or one rater sampled per image (rows "... Sa
 training images used, ``training.train_fraction``). Its ``summary.json`` holds ``rater_dice`` (each rater's
 protocol value, mean and population std over the last K epochs, fractions); the mean column is the protocol
 value averaged over raters (``dice_mean``). Tables are in Dice points.
+
+The paper does not say how an empty prediction on an empty rater mask scores, so Table 6 comes under both rules:
+the main table under each run's configured ``empty_mask_dice``, a companion under the other one (the runs'
+``other_empty_mask_rule`` entry, scored from the same predictions by the engine); each caption names its rule.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from evaluation.runs import load_run
 from evaluation.tables import MISSING, comparison_columns, render_table, write_table
 
 TABLE6_TITLE = "Table 6: Dice (%) against each rater on multi-rater data"
+TABLE6_COMPANION_TITLE = "Table 6 (companion, the other empty-mask rule): Dice (%) against each rater"
+#: The two empty-mask rules in words.
+EMPTY_RULE_WORDS = {"one": "scores 1 (smoothed Dice, the reference's 2D script)",
+                    "zero": "scores 0 (medpy, the reference's multi-expert scripts)"}
 
 #: The suite's data set name, lower-cased, to the paper's Table 6 column prefix.
 PAPER_MULTI_RATER_COLUMNS = {"lidc": "LIDC", "lidc-idri": "LIDC", "lidc_pickle": "LIDC", "mmis": "MMIS",
@@ -48,8 +56,14 @@ def rater_row_label(setting_spec: Mapping[str, Any], train_fraction: float) -> s
     return f"A{int(rater) + 1}"
 
 
-def _rater_means(summary: Mapping[str, Any], path: Path) -> dict[str, tuple[float, float]]:
-    """``{"A1": (mean, std), ..., "mean": (mean, std)}`` in Dice points from a run summary."""
+def _rater_means(summary: Mapping[str, Any], path: Path, companion: bool = False) -> dict[str, tuple[float, float]]:
+    """``{"A1": (mean, std), ..., "mean": (mean, std)}`` in Dice points from a run summary; ``companion``: under
+    the other empty-mask rule (its ``other_empty_mask_rule`` entry)."""
+    if companion:
+        other = summary.get("other_empty_mask_rule")
+        if not isinstance(other, Mapping):
+            raise InputError(f"{path}: no 'other_empty_mask_rule' entry; rerun it to score the other empty-mask rule")
+        summary = other
     raters = summary.get("rater_dice")
     if not isinstance(raters, Mapping) or not raters:
         raise InputError(f"{path}: no 'rater_dice' entry; was the run trained on a multi-rater data set?")
@@ -60,12 +74,13 @@ def _rater_means(summary: Mapping[str, Any], path: Path) -> dict[str, tuple[floa
 
 def build_table6(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[str], paper_rows: Mapping[str, str],
                  setting_specs: Mapping[str, Mapping[str, Any]],
-                 paper_data_sets: Mapping[str, str | None]) -> pd.DataFrame:
+                 paper_data_sets: Mapping[str, str | None], companion: bool = False) -> pd.DataFrame:
     """Table 6 as formatted strings: one row per (variant, label source), in ``variants`` then settings order.
 
     ``paper_data_sets`` maps a data set to its config ``paper_data_set`` (or None); the paper's column prefix
     ("LIDC", "MMIS") is that, else :func:`multi_rater_paper_column` of the name. Per data set and rater (A1..AR,
-    then the mean): ours (mean over seeds ± mean last-K std), the paper's value, the difference.
+    then the mean): ours (mean over seeds ± mean last-K std), the paper's value, the difference. ``companion``:
+    the scores under the other empty-mask rule.
     """
     records: dict[tuple[str, str, str], list[dict[str, tuple[float, float]]]] = {}
     labels: dict[tuple[str, str], str] = {}
@@ -78,7 +93,7 @@ def build_table6(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[
             raise InputError(f"{path}: setting {setting!r} is not among the experiment's label sources")
         fraction = float(summary.get("config", {}).get("train_fraction", 1.0))
         labels[(variant, setting)] = rater_row_label(setting_specs[setting], fraction)
-        records.setdefault((variant, setting, dataset), []).append(_rater_means(summary, path))
+        records.setdefault((variant, setting, dataset), []).append(_rater_means(summary, path, companion))
         if dataset not in datasets:
             datasets.append(dataset)
     rows = []
@@ -106,27 +121,42 @@ def build_table6(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[
     return pd.DataFrame(rows)
 
 
+def empty_rule_sentence(rules: Sequence[str], which: str) -> str:
+    """The caption's empty-mask sentence for the rules a table shows; ``which`` says how they relate to the runs'
+    configuration."""
+    return ("In this table an empty prediction on an empty rater mask "
+            + " / ".join(EMPTY_RULE_WORDS[rule] for rule in rules) + f": {which}.")
+
+
 def write_table6(run_dirs: Sequence[str | os.PathLike[str]], variants: Sequence[str], paper_rows: Mapping[str, str],
                  setting_specs: Mapping[str, Mapping[str, Any]], paper_data_sets: Mapping[str, str | None],
-                 paths: Mapping[str, str | os.PathLike[str]]) -> pd.DataFrame:
-    """Render Table 6 to md, csv and tex; the caption says what the runs were (``paper_data_sets``: as
-    :func:`build_table6`)."""
-    table = build_table6(run_dirs, variants, paper_rows, setting_specs, paper_data_sets)
+                 paths: Mapping[str, str | os.PathLike[str]],
+                 companion_paths: Mapping[str, str | os.PathLike[str]] | None = None) -> pd.DataFrame:
+    """Render Table 6 to md, csv and tex under the runs' configured empty-mask rule, and (``companion_paths``) its
+    companion under the other rule; each caption says what the runs were and names its rule
+    (``paper_data_sets``: as :func:`build_table6`)."""
     summaries = [load_run(run_dir) for run_dir in run_dirs]
     epochs = sorted({str(summary.get("config", {}).get("epochs", "?")) for summary in summaries})
     devices = sorted({str(summary.get("device", "?")) for summary in summaries})
     seeds = sorted({int(summary["seed"]) for summary in summaries})
-    empty_rules = sorted({str(summary.get("config", {}).get("empty_mask_dice", "one")) for summary in summaries})
-    caption = (
+    rules = sorted({str(summary.get("config", {}).get("empty_mask_dice", "one")) for summary in summaries})
+    common = (
         "Training labels: one rater for every image (rows A1..A4) or one rater sampled per image, cycled over the "
         "images in a seeded order (rows Sample p, p = % of training images used). Each column scores the same "
         "predictions against one rater; mean = the average over raters. Ours: mean ± population std over the last "
         f"evaluated epochs, averaged over seeds; diff = ours - paper (Dice points). {len(summaries)} runs; seeds "
-        f"{', '.join(map(str, seeds))}; epochs {', '.join(epochs)}; device {', '.join(devices)}; an empty "
-        f"prediction on an empty mask scores {' / '.join('1' if rule == 'one' else '0' for rule in empty_rules)}."
-        + reference_caption(sorted({str(summary["dataset"]) for summary in summaries}), paper_data_sets)
+        f"{', '.join(map(str, seeds))}; epochs {', '.join(epochs)}; device {', '.join(devices)}. The paper does not "
+        "say how an empty prediction on an empty mask scores; Table 6 is given under both rules. "
     )
+    references = reference_caption(sorted({str(summary["dataset"]) for summary in summaries}), paper_data_sets)
+    table = build_table6(run_dirs, variants, paper_rows, setting_specs, paper_data_sets)
+    caption = common + empty_rule_sentence(rules, "the runs' configured rule") + references
     write_table(render_table(table, TABLE6_TITLE, caption), paths)
+    if companion_paths is not None:
+        others = sorted({next(rule for rule in EMPTY_RULE_WORDS if rule != configured) for configured in rules})
+        companion = build_table6(run_dirs, variants, paper_rows, setting_specs, paper_data_sets, companion=True)
+        caption = common + empty_rule_sentence(others, "the rule the runs were not configured with") + references
+        write_table(render_table(companion, TABLE6_COMPANION_TITLE, caption), companion_paths)
     return table
 
 

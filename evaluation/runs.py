@@ -166,6 +166,33 @@ def paper_method_column(table_id: str, dataset: str, setting: str, paper_data_se
     return setting if str(table_id) == "7" else f"{dataset_column} {setting}"
 
 
+def conventions_caption(summaries: Sequence[Mapping[str, Any]]) -> str:
+    """Caption sentences naming the conventions behind a method table's numbers, from its runs' summaries: the
+    per-epoch value aggregated, T-Loss's reduction and the KT region rule in use (with a leading space)."""
+    batches = sorted({str(summary.get("config", {}).get("eval_batch_size", "?")) for summary in summaries})
+    text = (f" Per-epoch value: the batch-mean Dice (per-image Dice, 1e-6 smoothing, averaged per test batch of "
+            f"{', '.join(batches)} and then over batches: the GSD-Net authors' protocol), averaged over the last K "
+            f"evaluated epochs; the boundary tables score the final epoch's predictions instead.")
+    if any(summary.get("method") == "tloss" for summary in summaries):
+        reductions = sorted({str(summary.get("method_options", {}).get("reduction", "pixel_mean"))
+                             for summary in summaries if summary.get("method") == "tloss"})
+        words = {"pixel_mean": "pixel_mean (the per-image NLL divided by the pixel count, not the authors' sum)",
+                 "image_mean": "image_mean (the authors' per-image sum over pixels)"}
+        text += f" T-Loss reduction: {'; '.join(words.get(rule, rule) for rule in reductions)}."
+    rules: dict[str, list[str]] = {}
+    for summary in summaries:
+        if summary.get("method") == "gsdnet" and summary.get("method_options", {}).get("knowledge_transfer", True):
+            options = summary.get("method_options", {})
+            rule = f"{options.get('region_rule', 'threshold')} at r_cp {float(options.get('r_cp', 0.5)):g}"
+            cell = f"{summary.get('dataset')} {summary.get('setting')}"
+            if cell not in rules.setdefault(rule, []):
+                rules[rule].append(cell)
+    if rules:
+        parts = [rule if len(rules) == 1 else f"{rule} ({', '.join(cells)})" for rule, cells in rules.items()]
+        text += f" GSD-Net's KT region rule: {'; '.join(parts)}."
+    return text
+
+
 def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, variants: Sequence[str],
                        paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]],
                        paper_data_sets: Mapping[str, str | None] | None = None,
@@ -197,7 +224,7 @@ def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, v
         f"ours - paper (Dice points). Aggregates {len(summaries)} runs: "
         f"data sets {', '.join(datasets)}; settings {', '.join(sorted(set(frame['setting'])))}; "
         f"seeds {', '.join(str(seed) for seed in sorted(set(frame['seed'])))}; epochs {', '.join(epochs)}; "
-        f"device {', '.join(devices)}.{reference_caption(datasets, references)}"
+        f"device {', '.join(devices)}.{conventions_caption(summaries)}{reference_caption(datasets, references)}"
         f"{not_run_caption(not_run or {}, row_labels)}"
     )
     write_table(render_table(rendered, METHOD_TABLE_TITLES.get(table_id, table), caption), paths)

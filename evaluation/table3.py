@@ -45,15 +45,35 @@ SYNTHETIC_LABEL = "synthetic (generated)"
 _PAPER_ORDER = ("Kvasir", "Shenzhen", "BU_SUC", "BraTS2020")
 
 TABLE3_TITLE = "Table 3: Dice (%) between simulated noisy and clean training masks"
-TABLE3_CAPTION = ("Mean ± std over training images of Dice(noisy, clean) x100; min-max = the lowest and highest "
-                  "sample (volume) Dice, shown for volumes, where the 3D chain varies a lot between volumes and "
-                  "seeds; tau = share of training pixels that differ; resolution = size the noise was generated "
-                  "at; diff = ours - paper (Dice points). S_R_3D is M(50, 0.4, 0.05) as the authors' scripts "
-                  "list it (the paper prints T = 200, S_R_3D_printed). "
+TABLE3_CAPTION = ("Mean ± std over training images of Dice(noisy, clean) x100; model = the noise made (M(T, theta1, "
+                  "theta2[, theta3]): Markov boundary noise, T steps; r ~ U(lo, hi): dilate or erode); min-max = "
+                  "the per-volume spread of the 3D rows, where the chain varies a lot between volumes and seeds; "
+                  "tau = share of training pixels that differ; resolution = size the noise was generated at; diff = "
+                  "ours - paper (Dice points). S_R_3D is M(50, 0.4, 0.05) as the authors' scripts/README, not "
+                  "Table 3's printed M(200, 0.4, 0.05) (setting S_R_3D_printed, no paper value). "
                   "Degenerate = noisy masks with Dice < 0.05 vs clean (empty or nearly erased); '!' marks a setting "
                   "that leaves some, too strong for that resolution. The resolution the noise is made at can move a "
                   "data set's S_R Dice by 25 points: make Markov noise at the size the paper's authors made it at (the "
                   "released size for Kvasir-SEG), else at the working size, and check this column.")
+
+
+def model_label(parameters: Mapping[str, Any] | None) -> str:
+    """A noise setting's parameters as a table cell: ``M(50, 0.4, 0.05, θ3 0.2)``, ``r ~ U(9, 11)``, ``clean``,
+    ``rater 1`` / ``sampled rater``; "—" when the summary has none."""
+    if not isinstance(parameters, Mapping):
+        return MISSING
+    model = parameters.get("model")
+    if model == "markov":
+        theta3 = float(parameters.get("theta3", 0.0))
+        flips = f", θ3 {theta3:g}" if theta3 > 0 else ""
+        return f"M({parameters['steps']}, {parameters['theta1']:g}, {parameters['theta2']:g}{flips})"
+    if model == "dilate_erode":
+        low, high = parameters["radius"]
+        return f"r ~ U({low:g}, {high:g})"
+    if model == "rater":
+        rater = parameters.get("rater")
+        return "sampled rater" if rater == "sampled" else f"rater {int(rater) + 1}"
+    return str(model)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -121,23 +141,17 @@ def _table3_row(summary_path: Path, prepared_root: Path | None,
         "noise_rate": json_number(summary, "noise_rate", summary_path),
         "n": int(json_number(summary, "n", summary_path)),
         "resolution": str(summary.get("resolution", MISSING)), "synthetic": synthetic, "paper": paper,
-        "spread": _spread(summary, summary_path) if _is_volume_set(Path(root) / dataset / "metadata.json") else None,
+        "model": model_label(summary.get("parameters")), "range": _volume_range(summary, summary_path),
         "n_degenerate": int(summary.get("n_degenerate", 0)),
     }
 
 
-def _is_volume_set(metadata_path: Path) -> bool:
-    """Whether the prepared data set holds volumes (a three-entry ``working_size``)."""
-    size = read_json(metadata_path).get("working_size")
-    return isinstance(size, list) and len(size) == 3
-
-
-def _spread(summary: dict[str, Any], summary_path: Path) -> str:
-    """``"61.2-93.4"``: the lowest and highest sample Dice x100 of a noise summary (older ones have none)."""
-    if "dice_min" not in summary:
+def _volume_range(summary: dict[str, Any], summary_path: Path) -> str:
+    """``"min-max"`` of the per-volume Dice (x100) for a 3D summary (``spatial_dims`` 3), else "—"."""
+    if summary.get("spatial_dims") != 3:
         return MISSING
     low, high = (100.0 * json_number(summary, key, summary_path) for key in ("dice_min", "dice_max"))
-    return f"{low:.2f}-{high:.2f}"
+    return f"{low:.2f}–{high:.2f}"
 
 
 def build_table3(noise_summaries: Sequence[str | os.PathLike[str]],
@@ -161,8 +175,9 @@ def build_table3(noise_summaries: Sequence[str | os.PathLike[str]],
         records.append({
             "Dataset": f"{label} ({SYNTHETIC_LABEL})" if row["synthetic"] else label,
             "Setting": row["setting"],
+            "Model": row["model"],
             "Dice noisy vs clean (%)": cells["ours"],
-            "Min-max (%)": row["spread"] or MISSING,
+            "Min–max (%)": row["range"],
             "Paper": cells["paper"],
             "Diff": cells["diff"],
             "tau": f"{row['noise_rate']:.4f}",
@@ -170,8 +185,8 @@ def build_table3(noise_summaries: Sequence[str | os.PathLike[str]],
             "n": str(row["n"]),
             "Degenerate": f"{row['n_degenerate']} !" if row["n_degenerate"] else "0",
         })
-    columns = ["Dataset", "Setting", "Dice noisy vs clean (%)", "Min-max (%)", "Paper", "Diff", "tau", "Resolution",
-               "n", "Degenerate"]
+    columns = ["Dataset", "Setting", "Model", "Dice noisy vs clean (%)", "Min–max (%)", "Paper", "Diff", "tau",
+               "Resolution", "n", "Degenerate"]
     return pd.DataFrame(records, columns=columns)
 
 

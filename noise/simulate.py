@@ -191,6 +191,7 @@ def simulate_dataset(prepared_dir: str | os.PathLike[str], out_dir: str | os.Pat
     summary = _summary(stats, np.full(len(stats), np.prod(working_size)), setting_name, setting, resolution, seed)
     if chosen_raters is None:
         warn_degenerate(summary, f"{dataset}/{setting_name}")
+    summary["spatial_dims"] = len(working_size)
     out = Path(out_dir)
     write_npz(out / "noisy_masks.npz", masks=noisy.astype(np.uint8), names=np.array(train_names, dtype=str))
     write_csv(out / "stats.csv", stats)

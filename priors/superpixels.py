@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,15 +50,20 @@ def slic_superpixels(image: np.ndarray, n_segments: int, compactness: float = 10
     return labels.astype(np.int32)
 
 
-def _slic_for_image(image: np.ndarray) -> np.ndarray:
-    """Superpixels of one working-size image with the spec's settings."""
-    return slic_superpixels(image, n_segments_for(image.shape))
+def _slic_for_image(image: np.ndarray, channels: Sequence[int] | None = None,
+                    n_segments: int | None = None) -> np.ndarray:
+    """Superpixels of one working-size image with the spec's settings: on ``channels`` of the image (None: all;
+    the reference's BraTS loader: FLAIR, channel 3) with ``n_segments`` (None: :func:`n_segments_for`)."""
+    segments = n_segments if n_segments is not None else n_segments_for(image.shape)
+    return slic_superpixels(image if channels is None else image[..., list(channels)], segments)
 
 
 def write_superpixels(prepared_dir: str | os.PathLike[str], out_path: str | os.PathLike[str],
-                      workers: int = 1) -> None:
+                      workers: int = 1, channels: Sequence[int] | None = None,
+                      n_segments: int | None = None) -> None:
     """Write ``superpixels`` int32 ``(N_train, H, W)`` (volumes: ``(N_train, D, H, W)``) and ``names`` for the
-    training images of a prepared set."""
+    training images of a prepared set; ``channels`` and ``n_segments`` as :func:`_slic_for_image` (config
+    ``datasets.<d>.priors.slic_channels`` / ``slic_segments``)."""
     prepared = Path(prepared_dir)
     data_path = prepared / "data.npz"
     split_path = prepared / "split.csv"
@@ -68,11 +75,15 @@ def write_superpixels(prepared_dir: str | os.PathLike[str], out_path: str | os.P
     train = np.flatnonzero(read_split(prepared, names) == "train")
     if workers < 1:
         raise InputError(f"workers: must be >= 1, got {workers}")
+    if channels is not None and any(not 0 <= channel < images.shape[-1] for channel in channels):
+        raise InputError(f"priors.slic_channels: {list(channels)} outside the {images.shape[-1]} channels of "
+                         f"{data_path}")
     train_images = [images[index] for index in train]
+    segment = partial(_slic_for_image, channels=channels, n_segments=n_segments)
     if workers == 1:
-        labels = [_slic_for_image(image) for image in train_images]
+        labels = [segment(image) for image in train_images]
     else:
         with multiprocessing.get_context().Pool(workers) as pool:
-            labels = pool.map(_slic_for_image, train_images, chunksize=1)
+            labels = pool.map(segment, train_images, chunksize=1)
     superpixels = np.stack(labels) if labels else np.zeros((0, *images.shape[1:-1]), dtype=np.int32)
     write_npz(out_path, superpixels=superpixels, names=names[train])

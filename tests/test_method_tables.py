@@ -97,3 +97,30 @@ def test_cost_table_stand_in_column(tmp_path: Path) -> None:
     row = write_cost_table([folder], ["CE"], {"CE": "CE Loss"}, paths, paper_data_sets={"synthetic": "Kvasir"}).iloc[0]
     assert row["synthetic [Kvasir reference] training (min) paper"] == "4.42"
     assert write_cost_table([folder], ["CE"], {"CE": "CE Loss"}, paths).iloc[0]["synthetic training (min) paper"] == "—"
+
+
+def test_caption_names_the_conventions(tmp_path: Path) -> None:
+    """Item 5: the method table's caption names the aggregated per-epoch value, T-Loss's reduction and the KT
+    region rule per cell; the boundary caption names HD95's pooling and NSD's boundary-pixel count."""
+    import json
+
+    from evaluation.runs import conventions_caption
+
+    summaries = [{"method": "tloss", "method_options": {}, "config": {"eval_batch_size": 16}},
+                 {"method": "gsdnet", "method_options": {"r_cp": 0.1}, "dataset": "shenzhen", "setting": "S_E",
+                  "config": {"eval_batch_size": 16}},
+                 {"method": "gsdnet", "method_options": {}, "dataset": "shenzhen", "setting": "S_R",
+                  "config": {"eval_batch_size": 16}}]
+    text = conventions_caption(summaries)
+    assert "batch-mean Dice" in text and "test batch of 16" in text and "final epoch" in text
+    assert "T-Loss reduction: pixel_mean" in text and "not the authors' sum" in text
+    assert "threshold at r_cp 0.1 (shenzhen S_E)" in text and "threshold at r_cp 0.5 (shenzhen S_R)" in text
+    assert "KT region" not in conventions_caption(summaries[:1])
+    run = write_summary(tmp_path, "kvasir", "S_R", "T-Loss", 0.7)
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "method": "tloss"}))
+    paths = {fmt: tmp_path / f"table4.{fmt}" for fmt in ("md", "csv", "tex")}
+    write_method_table([run], "table4", ["T-Loss"], {"T-Loss": "T-Loss"}, paths)
+    assert "T-Loss reduction: pixel_mean" in paths["md"].read_text()
+    source = (Path(__file__).resolve().parents[1] / "evaluation" / "boundary.py").read_text()
+    assert "both directions pooled (medpy" in source and "counting boundary pixels (MONAI" in source

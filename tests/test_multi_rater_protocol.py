@@ -196,3 +196,9 @@ def test_training_on_sampled_raters_reports_every_rater(rater_set: Path, tmp_pat
     assert list(per_image.columns) == ["epoch", "name", "dice", "dice_A1", "dice_A2", "dice_A3", "dice_A4"]
     np.testing.assert_allclose(per_image["dice"], per_image[["dice_A1", "dice_A2", "dice_A3", "dice_A4"]].mean(axis=1))
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["config"]["empty_mask_dice"] == "zero"
+    other = summary["other_empty_mask_rule"]   # item 4: the same predictions scored under the other rule
+    assert other["empty_mask_dice"] == "one" and set(other["rater_dice"]) == {"A1", "A2", "A3", "A4"}
+    epochs = pd.read_csv(tmp_path / "run" / "epochs.csv").dropna(subset=["dice_batch_mean"])
+    assert {"dice_A1_empty_one", "dice_A4_empty_one"} <= set(epochs.columns)
+    assert other["rater_dice"]["A1"]["mean"] == pytest.approx(epochs["dice_A1_empty_one"].mean())
+    assert (epochs["dice_A1_empty_one"] >= epochs["dice_A1"] - 1e-12).all()   # 1 >= 0 on empty pairs

@@ -28,7 +28,11 @@ def _run(root: Path, dataset: str, setting: str, variant: str, seed: int, raters
     summary = {"dataset": dataset, "setting": setting, "variant": variant, "seed": seed,
                "dice_mean": float(np.mean(raters)), "dice_std": 0.01, "device": "cpu",
                "config": {"epochs": 5, "train_fraction": fraction, "empty_mask_dice": "one"},
-               "rater_dice": {f"A{index + 1}": {"mean": value, "std": 0.002} for index, value in enumerate(raters)}}
+               "rater_dice": {f"A{index + 1}": {"mean": value, "std": 0.002} for index, value in enumerate(raters)},
+               "other_empty_mask_rule": {
+                   "empty_mask_dice": "zero", "dice_mean": float(np.mean(raters)) - 0.1, "dice_std": 0.01,
+                   "rater_dice": {f"A{index + 1}": {"mean": value - 0.1, "std": 0.002}
+                                  for index, value in enumerate(raters)}}}
     (folder / "summary.json").write_text(json.dumps(summary))
     return folder
 
@@ -56,7 +60,7 @@ def test_table6_puts_each_rater_beside_the_paper(tmp_path: Path) -> None:
     assert ours.loc["Ours Sample 100", "lidc seeds"] == "n=2"
     assert ours.loc["CE Loss A1", "lidc Dice_mean paper"] == "87.10 ± 0.23"
     assert ours.loc["CE Loss A1", "lidc Dice_mean ours"] == "82.50 ± 1.00"
-    assert "Table 6" in paths["md"].read_text() and "scores 1." in paths["md"].read_text()
+    assert "Table 6" in paths["md"].read_text() and "scores 1 (smoothed Dice" in paths["md"].read_text()
     assert pd.read_csv(paths["csv"]).shape == (2, 3 + 5 * 3 + 1)
 
 
@@ -149,3 +153,17 @@ def test_sampled_variants_run_on_sampled_sources_only(config: dict[str, Any]) ->
     config["experiments"]["table6"]["sampled_variants"] = ["nope"]
     with pytest.raises(InputError, match=r"experiments\.table6\.sampled_variants: unknown variant 'nope'"):
         check_config(config)
+
+
+def test_table6_comes_under_both_empty_mask_rules(tmp_path: Path) -> None:
+    """Item 4: the main table under the configured rule (1), the companion under the other (0), captions naming
+    each; the companion's cells come from the runs' other_empty_mask_rule entry."""
+    runs = [_run(tmp_path, "lidc", "A1", "CE", 0, [0.90, 0.80, 0.80, 0.80])]
+    paths = {fmt: tmp_path / f"table6.{fmt}" for fmt in ("md", "csv", "tex")}
+    companion = {fmt: tmp_path / f"table6_other_empty_rule.{fmt}" for fmt in ("md", "csv", "tex")}
+    write_table6(runs, ["CE"], {"CE": "CE Loss"}, SETTINGS, {"lidc": None}, paths, companion)
+    main, other = paths["md"].read_text(), companion["md"].read_text()
+    assert "scores 1 (smoothed Dice" in main and "configured rule" in main and "scores 0" not in main
+    assert "scores 0 (medpy" in other and "not configured with" in other and "scores 1" not in other
+    assert pd.read_csv(paths["csv"]).loc[0, "lidc Dice_A1 ours"] == "90.00 ± 0.20"
+    assert pd.read_csv(companion["csv"]).loc[0, "lidc Dice_A1 ours"] == "80.00 ± 0.20"

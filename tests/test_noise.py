@@ -316,3 +316,31 @@ def test_simulate_dataset_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"original_masks\.npz: missing"):
         simulate_dataset(tmp_path / "prepared", tmp_path / "out", "toy", "S_R", spec, "original", 0)
     assert not (tmp_path / "out").exists()
+
+
+def test_3d_shrinking_setting_is_the_references_t50_and_reaches_tumour_dice() -> None:
+    """Item 1: S_R_3D = M(50, 0.4, 0.05, theta3 0.2) (the printed T = 200 kept as S_R_3D_printed); on the default
+    profile's generated 64^3 volumes, scored at the working size, T = 50 stays above 70 Dice and T = 200 far below."""
+    import yaml
+
+    from adapters.masks import resize_mask
+    from adapters.synthetic_3d import generate_synthetic_volume
+    from noise.settings import PAPER_SETTINGS, parse_setting
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+    assert config["noise_settings"]["S_R_3D"]["steps"] == PAPER_SETTINGS["S_R_3D"]["steps"] == 50
+    assert config["noise_settings"]["S_R_3D_printed"]["steps"] == PAPER_SETTINGS["S_R_3D_printed"]["steps"] == 200
+    entry = config["datasets"]["synthetic3d"]
+    size, working = entry["options"]["size"], tuple(entry["working_size"])
+    dice = {}
+    for name in ("S_R_3D", "S_R_3D_printed"):
+        setting = parse_setting(name, config["noise_settings"][name])
+        scores = []
+        for index in range(3):
+            _, mask = generate_synthetic_volume(0, index, size)
+            noisy = setting.apply(mask, np.random.default_rng(index))
+            clean, noisy = resize_mask(mask, working).astype(bool), resize_mask(noisy, working).astype(bool)
+            scores.append(2 * (clean & noisy).sum() / (clean.sum() + noisy.sum()))
+        dice[name] = float(np.mean(scores))
+    assert dice["S_R_3D"] > 0.70
+    assert dice["S_R_3D_printed"] < 0.55

@@ -97,3 +97,24 @@ def test_write_superpixels_training_images_only(tmp_path: Path) -> None:
     (tmp_path / "split.csv").unlink()
     with pytest.raises(InputError, match=r"split\.csv: missing"):
         write_superpixels(tmp_path, tmp_path / "again.npz")
+
+
+def test_priors_options_distance_cap_and_slic_channel_and_segments(tmp_path) -> None:
+    """Item 3: the distance cap, SLIC's channels and n_segments are options (the reference's BraTS: 5, FLAIR,
+    about 4,000); the defaults stay 10, all channels, the scaled 1024."""
+    import numpy as np
+
+    from priors.distance import capped_distance_map
+    from priors.superpixels import _slic_for_image, n_segments_for
+
+    mask = np.zeros((40, 40), dtype=bool)
+    mask[5:35, 5:35] = True
+    assert capped_distance_map(mask).max() == 10 and capped_distance_map(mask, 5).max() == 5
+    rng = np.random.default_rng(0)
+    volume = rng.integers(0, 255, (12, 16, 16, 4)).astype(np.uint8)
+    volume[..., 3] = 0
+    volume[:, :8, :, 3] = 200   # FLAIR alone: two flat halves
+    flair = _slic_for_image(volume, channels=[3], n_segments=2)
+    assert len(np.unique(flair)) <= 3
+    assert len(np.unique(_slic_for_image(volume, n_segments=40))) > len(np.unique(flair))
+    assert n_segments_for(volume.shape) == round(1024 * 12 * 16 * 16 / 256**2)

@@ -11,7 +11,7 @@ import pytest
 
 from common.errors import InputError
 from evaluation.runs import aggregate_runs, build_method_table, load_run
-from evaluation.table3 import SYNTHETIC_LABEL, TABLE3_CAPTION, build_table3, write_table3
+from evaluation.table3 import SYNTHETIC_LABEL, build_table3, write_table3
 from evaluation.tables import comparison_columns, format_mean_std, render_table, write_table
 
 SETTINGS = ("S_DE", "S_R", "S_E")
@@ -185,13 +185,27 @@ def test_a_variant_that_cannot_run_keeps_its_row_with_the_reason(tmp_path: Path)
     assert table[table["Variant"] == "CE"].iloc[0]["kvasir S_R ours"] == "70.00 ± 1.00"
 
 
-def test_table3_shows_the_per_volume_spread_of_volume_sets(tmp_path: Path) -> None:
-    summaries = write_noise_results(tmp_path, "toy", True, 0.70)
-    assert set(build_table3(summaries)["Min-max (%)"]) == {"—"}  # images: no spread column values
-    metadata = tmp_path / "prepared" / "toy" / "metadata.json"
-    metadata.write_text(json.dumps({**json.loads(metadata.read_text()), "working_size": [16, 24, 24]}))
-    for path in summaries:
-        path.write_text(json.dumps({**json.loads(path.read_text()), "dice_min": 0.612, "dice_max": 0.9345}))
-    table = build_table3(summaries)
-    assert set(table["Min-max (%)"]) == {"61.20-93.45"}
-    assert "S_R_3D is M(50, 0.4, 0.05)" in render_table(table, "t", TABLE3_CAPTION)["md"]
+def test_table3_names_the_model_and_shows_the_3d_spread(tmp_path: Path) -> None:
+    """Item 1: S_R_3D is M(50, ...) in the table; 3D rows show min and max, 2D rows do not."""
+    from noise.settings import PAPER_SETTINGS
+
+    root = tmp_path / "results"
+    prepared = root / "prepared" / "vol"
+    prepared.mkdir(parents=True)
+    (prepared / "metadata.json").write_text(json.dumps({"dataset": "vol", "synthetic": False}))
+    paths = []
+    for setting, dims in (("S_R_3D", 3), ("S_R_3D_printed", 3), ("S_R", 2)):
+        folder = root / "noise" / "vol" / setting
+        folder.mkdir(parents=True)
+        summary = {"setting": setting, "parameters": {**PAPER_SETTINGS[setting]}, "resolution": "original",
+                   "seed": 0, "n": 8, "dice_mean": 0.86, "dice_std": 0.04, "dice_min": 0.781, "dice_max": 0.918,
+                   "noise_rate": 0.01, "spatial_dims": dims}
+        (folder / "summary.json").write_text(json.dumps(summary))
+        paths.append(folder / "summary.json")
+    table = build_table3(paths).set_index("Setting")
+    assert table.loc["S_R_3D", "Model"] == "M(50, 0.4, 0.05, θ3 0.2)"
+    assert table.loc["S_R_3D_printed", "Model"] == "M(200, 0.4, 0.05, θ3 0.2)"
+    assert table.loc["S_R_3D", "Min–max (%)"] == "78.10–91.80"
+    assert table.loc["S_R", "Min–max (%)"] == "—"
+    assert table.loc["S_R", "Model"] == "M(200, 0.2, 0.05)"
+    assert table.loc["S_R_3D_printed", "Paper"] == "—"   # the printed setting is measured, not compared

@@ -218,3 +218,25 @@ def test_run_config_round_trips_through_a_mapping() -> None:
                                      "method_options": {"ramp_epochs": 4}, "threads": 1})
     assert config.noise_dir == Path("n") and config.tau is None and config.epochs == 100
     assert RunConfig.from_mapping(config.to_mapping()) == config
+
+
+def test_second_view_options_gaussian_noise_and_none() -> None:
+    """Item 3: network 2's view is colour jitter by default, N(0.05, 0.02) on [0, 1] for the reference's BraTS
+    loader, or the image itself (MMIS); a bad value names the key."""
+    import torch
+
+    from common.errors import InputError
+    from training.augment import second_view
+    from training.run_config import RunConfig
+
+    images = torch.full((2, 4, 4, 8, 8), 100.0)
+    noisy = second_view(images, torch.Generator().manual_seed(0), "gaussian_noise", 0.5, (0.05, 0.02))
+    shift = (noisy - images) / 255.0
+    assert abs(float(shift.mean()) - 0.05) < 0.005 and abs(float(shift.std()) - 0.02) < 0.005
+    assert torch.equal(second_view(images, torch.Generator(), "none", 0.5), images)
+    jittered = second_view(images + torch.rand(images.shape) * 50, torch.Generator().manual_seed(0), "jitter", 0.5)
+    assert jittered.shape == images.shape
+    with pytest.raises(InputError, match="second_view"):
+        RunConfig(prepared_dir="x", method="ce", second_view="blur")
+    with pytest.raises(InputError, match="second_view_noise"):
+        RunConfig(prepared_dir="x", method="ce", second_view_noise=[0.05])

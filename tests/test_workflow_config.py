@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import jsonschema
@@ -237,29 +236,45 @@ def test_gsdnet_w_max_is_derived_from_the_working_size_unless_set() -> None:
     assert "w_max" not in method_options(config, "CE", "kvasir", "S_R")[1]
 
 
-@pytest.mark.slow
-def test_the_paper_profile_plans_the_s_e_runs_of_shenzhen_and_busuc(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+@pytest.mark.parametrize(("change", "named"), [
+    ({"S_X": {"gsdnet": {"r_cp": 0.1}}}, "setting_method_options.S_X"),
+    ({"S_E": {"nomethod": {"r_cp": 0.1}}}, "setting_method_options.S_E.nomethod"),
+    ({"S_E": {"gsdnet": {"r_cpp": 0.1}}}, "setting_method_options.S_E.gsdnet"),
+])
+def test_bad_setting_method_options_name_the_key(change: dict, named: str) -> None:
+    config = default_config()
+    config["datasets"]["synthetic"]["setting_method_options"] = change
+    with pytest.raises(InputError, match=f"datasets.synthetic.{named}"):
+        check_config(config)
 
-    import numpy as np
-    from PIL import Image
 
-    paths = {}
-    for dataset in ("shenzhen", "busuc"):
-        root = tmp_path / dataset
-        for index in range(6):
-            split = "" if index < 4 else "_test"
-            for folder in (f"images{split}", f"masks{split}"):
-                (root / folder).mkdir(parents=True, exist_ok=True)
-            mask = np.zeros((64, 64), np.uint8)
-            mask[16:40, 20:44] = 255
-            Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(root / f"images{split}" / f"c{index}.png")
-            Image.fromarray(mask).save(root / f"masks{split}" / f"c{index}.png")
-        paths[dataset] = {"path": str(root)}
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(tmp_path / "work"), "--configfile", str(ROOT / "config" / "paper.yaml"),
-         "--config", f"datasets={json.dumps(paths)}"], capture_output=True, text=True, check=True)
-    for dataset in ("shenzhen", "busuc"):
-        assert f"results/runs/{dataset}/S_E/GSD-Net/seed0/summary.json" in result.stdout
+def test_w_max_is_derived_from_the_working_size() -> None:
+    """Item 6: 10 at 256, 5 at 128, 2.5 at the default's 64 (the value config.yaml typed before); a typed value
+    (the 3D profile's) is kept."""
+    config = default_config()
+    assert method_options(config, "GSD-Net", "synthetic", "S_R")[1]["w_max"] == 2.5
+    assert method_options(config, "GSD-Net-short", "synthetic", "S_DE")[1]["w_max"] == 2.5
+    assert method_options(config, "GSD-Net", "synthetic_raters", "sampled")[1]["w_max"] == 2.5
+    assert method_options(config, "GSD-Net", "synthetic3d", "S_R_3D")[1]["w_max"] == 2
+    paper = paper_config()
+    assert [method_options(paper, "GSD-Net", dataset)[1]["w_max"] for dataset in ("kvasir", "lidc", "mmis", "brats")] \
+        == [10.0, 5.0, 5.0, 5.0]
+    assert "w_max" not in method_options(config, "CE", "synthetic")[1]
+
+
+def test_paper_profile_takes_the_reference_brats_and_mmis_loader_details() -> None:
+    """Item 3: BraTS distance cap 5, Gaussian-noise second view N(0.05, 0.02), SLIC on FLAIR with 4,000 segments;
+    MMIS without jitter; the default profile keeps the current priors and views."""
+    from training.run_config import RunConfig
+
+    config = paper_config()
+    assert config["datasets"]["brats"]["priors"] == {"distance_cap": 5, "slic_channels": [3], "slic_segments": 4000}
+    brats = training_settings(config, "brats", "GSD-Net")
+    assert (brats["second_view"], brats["second_view_noise"]) == ("gaussian_noise", [0.05, 0.02])
+    assert training_settings(config, "mmis", "GSD-Net")["second_view"] == "none"
+    assert "second_view" not in training_settings(config, "kvasir", "GSD-Net")
+    RunConfig.from_mapping({"prepared_dir": "x", "method": "gsdnet", **brats})
+    assert all("priors" not in entry for entry in default_config()["datasets"].values())
+    bad = default_config()
+    bad["datasets"]["synthetic"]["priors"] = {"distance_cap": 0}
+    assert "priors.distance_cap" in schema_error(bad)

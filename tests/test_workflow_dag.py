@@ -72,3 +72,37 @@ def test_dry_run_uses_the_default_workflow_profile(tmp_path: Path) -> None:
     result = snakemake("-n", "--cores", "2", "--directory", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Using workflow specific profile profiles/default" in result.stdout + result.stderr
+def test_paper_profile_dry_run_plans_the_per_setting_r_cp(tmp_path: Path) -> None:
+    """Item 2: ``snakemake -n --configfile config/paper.yaml`` with Shenzhen and BU_SUC at small generated fixtures
+    plans their S_E GSD-Net runs; the params those jobs get (common.smk's run_parameters) carry r_cp 0.1."""
+    import numpy as np
+    import yaml
+    from PIL import Image
+    from snakemake.utils import update_config
+
+    from common.workflow_config import method_options
+
+    overlay = {"datasets": {}}
+    for dataset in ("shenzhen", "busuc"):
+        root = tmp_path / "data" / dataset
+        for images, masks in (("images", "masks"), ("images_test", "masks_test")):
+            for index in range(2):
+                mask = np.zeros((32, 32), dtype=np.uint8)
+                mask[8:20, 8 + index:20] = 255
+                for folder, array in ((images, np.full((32, 32), 90, dtype=np.uint8)), (masks, mask)):
+                    (root / folder).mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(array).save(root / folder / f"{dataset}_{index}.png")
+        overlay["datasets"][dataset] = {"path": str(root)}
+    overlay_path = tmp_path / "fixtures.yaml"
+    overlay_path.write_text(yaml.safe_dump(overlay))
+    result = snakemake("-n", "--cores", "1", "--directory", str(tmp_path / "work"), "--configfile",
+                       str(ROOT / "config" / "paper.yaml"), str(overlay_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for dataset in ("shenzhen", "busuc"):
+        assert f"results/runs/{dataset}/S_E/GSD-Net/seed0/summary.json" in result.stdout
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for layer in (yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()), overlay):
+        update_config(config, layer)
+    assert method_options(config, "GSD-Net", "shenzhen", "S_E")[1]["r_cp"] == 0.1
+    assert method_options(config, "GSD-Net", "busuc", "S_E")[1]["r_cp"] == 0.1
+    assert "r_cp" not in method_options(config, "GSD-Net", "shenzhen", "S_DE")[1]

@@ -11,6 +11,10 @@ rounded to integers. Volumes and images with other than 1 or 3 channels (BraTS: 
 and contrast only, each channel on its own: brightness ``clamp(f x, 0, 1)``, contrast
 ``clamp(f x + (1 - f) mean_c, 0, 1)`` with ``mean_c`` the channel's mean over the volume (torchvision's grey
 contrast, per channel, since the sequences are not colours of one picture).
+Second view (network 2's input, run config ``second_view``): ``jitter`` (the colour jitter above, the paper's),
+``gaussian_noise`` (the reference's BraTS loader: additive noise N(mean, std) on the [0, 1] intensity scale, i.e.
+``x + 255 * N(mean, std)`` on the stored 0-255 scale, ``second_view_noise: [mean, std]``, default [0.05, 0.02];
+not clamped) or ``none`` (the augmented image itself, the reference's MMIS loader).
 All random numbers come from a caller's CPU ``torch.Generator``, so the draws are the same on every device.
 """
 
@@ -28,6 +32,10 @@ from methods.base import Batch
 #: Intensity range of the stored uint8 images.
 PIXEL_MAX = 255.0
 BRIGHTNESS, CONTRAST, SATURATION, HUE = range(4)
+#: Network 2's view: colour jitter (paper), additive Gaussian noise (reference BraTS loader), or none (MMIS).
+SECOND_VIEWS = ("jitter", "gaussian_noise", "none")
+#: The reference BraTS loader's additive noise N(mean, std), on the [0, 1] intensity scale.
+DEFAULT_SECOND_VIEW_NOISE = (0.05, 0.02)
 
 
 @dataclass(frozen=True)
@@ -174,18 +182,39 @@ class InputScaler:
         }
 
 
+def gaussian_noise_view(images: torch.Tensor, generator: torch.Generator, mean: float, std: float) -> torch.Tensor:
+    """The reference BraTS loader's second view: ``images`` (0-255 float) plus N(mean, std) noise on the [0, 1]
+    scale, one draw per element from ``generator`` (CPU), not clamped."""
+    noise = torch.randn(images.shape, generator=generator, dtype=torch.float32) * std + mean
+    return images + PIXEL_MAX * noise.to(images.device)
+
+
+def second_view(images: torch.Tensor, generator: torch.Generator, kind: str, jitter_strength: float,
+                noise: tuple[float, float] = DEFAULT_SECOND_VIEW_NOISE) -> torch.Tensor:
+    """Network 2's input before scaling (see the module docstring): ``kind`` one of :data:`SECOND_VIEWS`."""
+    if kind == "jitter":
+        return color_jitter(images, draw_jitter(images.shape[0], generator, jitter_strength))
+    if kind == "gaussian_noise":
+        return gaussian_noise_view(images, generator, *noise)
+    if kind == "none":
+        return images
+    raise InputError(f"run config key 'second_view': {kind!r} is not one of {', '.join(SECOND_VIEWS)}")
+
+
 def augment_batch(fields: dict[str, torch.Tensor], generator: torch.Generator, scaler: InputScaler,
-                  jitter_strength: float, with_jitter: bool) -> Batch:
+                  jitter_strength: float, with_jitter: bool, view: str = "jitter",
+                  view_noise: tuple[float, float] = DEFAULT_SECOND_VIEW_NOISE) -> Batch:
     """Augment stacked training samples (see :meth:`training.data.TrainingSet.take`) into a method's Batch.
 
-    Draws the geometry for every sample, then (only ``with_jitter``) the colour jitter, from ``generator``;
-    the same rotation and flip go to image, noisy and clean labels, distance map and superpixels.
+    Draws the geometry for every sample, then (only ``with_jitter``) network 2's view (:func:`second_view`,
+    ``view``: colour jitter by default), from ``generator``; the same rotation and flip go to image, noisy and
+    clean labels, distance map and superpixels.
     """
     images = fields["images"]
     batch_size, height, width = images.shape[0], images.shape[-2], images.shape[-1]
     geometry = draw_geometry(batch_size, generator, square=height == width)
     images = apply_geometry(images, geometry).float()
-    jittered = color_jitter(images, draw_jitter(batch_size, generator, jitter_strength)) if with_jitter else images
+    jittered = second_view(images, generator, view, jitter_strength, view_noise) if with_jitter else images
     scaled = scaler(images)
     return Batch(
         images=scaled,

@@ -71,7 +71,8 @@ class Evaluation:
 
     A unit is a test image, or a group (a volume rebuilt from its slices) where the set is scored per group.
     ``rater_dice`` ``(units, R)`` holds each rater's score, and ``dice`` their mean; ``rater_protocol`` each
-    rater's protocol value (R = 1 with the clean mask as the only reference).
+    rater's protocol value (R = 1 with the clean mask as the only reference). ``other_rater_dice`` and
+    ``other_rater_protocol``: the same under the other empty-mask score, where :func:`evaluate` was given one.
     """
 
     dice_batch_mean: float
@@ -83,6 +84,8 @@ class Evaluation:
     seconds: float
     inference_seconds: float
     predictions: np.ndarray
+    other_rater_dice: np.ndarray | None = None
+    other_rater_protocol: np.ndarray | None = None
 
 
 def select_device(name: str) -> torch.device:
@@ -293,7 +296,8 @@ def train_epoch(epoch: int, config: RunConfig, networks: Sequence[nn.Module], me
         fields = train_set.take(indices)
         indices = indices.to(fields["labels"].device)
         fields["labels"] = method.training_labels(indices, fields["labels"])
-        batch = augment_batch(fields, data_generator, scaler, config.jitter_strength, with_jitter)
+        batch = augment_batch(fields, data_generator, scaler, config.jitter_strength, with_jitter,
+                              config.second_view, tuple(config.second_view_noise))
         batch.indices = indices
         batch.images, batch.jittered = execution.layout(batch.images), execution.layout(batch.jittered)
         ctx.iteration = epoch * len(batches) + step
@@ -308,20 +312,21 @@ def train_epoch(epoch: int, config: RunConfig, networks: Sequence[nn.Module], me
 @torch.no_grad()
 def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, scaler: InputScaler,
              batch_size: int, device: torch.device, empty_score: float = 1.0,
-             execution: Execution = PLAIN_CPU) -> Evaluation:
+             other_empty_score: float | None = None, execution: Execution = PLAIN_CPU) -> Evaluation:
     """Score the test split with ``method.predict`` (networks in eval mode).
 
     Per image (the reference's protocol): per-image Dice against each reference mask, averaged per batch of
     ``batch_size`` and then over batches. Per group (``test_set.groups`` set): the Dice of each rebuilt volume
     (counts summed over its slices), averaged over volumes. An empty prediction on an empty mask scores
-    ``empty_score``. A multi-rater set's values are the mean over its raters of each rater's value.
+    ``empty_score``. A multi-rater set's values are the mean over its raters of each rater's value. With
+    ``other_empty_score`` the same counts are also scored under that rule (Table 6's companion).
     """
     start = time.perf_counter()
     for network in networks:
         network.eval()
     method.eval()
     references = test_set.references
-    intersections, totals, batch_means, predictions = [], [], [], []
+    intersections, totals, batch_means, other_batch_means, predictions = [], [], [], [], []
     inference_seconds = 0.0
     for rows in test_set.batches(batch_size):
         images = execution.layout(scaler(test_set.images[rows].float()))
@@ -337,6 +342,9 @@ def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, s
         intersections.append(intersection.reshape(len(batch_references), -1))
         totals.append(total.reshape(len(batch_references), -1))
         batch_means.append(dice_from_counts(intersections[-1], totals[-1], empty_score=empty_score).mean(axis=0))
+        if other_empty_score is not None:
+            other_batch_means.append(dice_from_counts(intersections[-1], totals[-1],
+                                                      empty_score=other_empty_score).mean(axis=0))
         predictions.append(prediction.bool().cpu().numpy())
     intersection, total = np.concatenate(intersections), np.concatenate(totals)
     unit_names = test_set.names
@@ -349,10 +357,16 @@ def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, s
     rater_dice = dice_from_counts(intersection, total, empty_score=empty_score)
     rater_protocol = rater_dice.mean(axis=0) if test_set.groups is not None else np.mean(batch_means, axis=0)
     dice = rater_dice.mean(axis=1)
+    other_rater_dice = other_rater_protocol = None
+    if other_empty_score is not None:
+        other_rater_dice = dice_from_counts(intersection, total, empty_score=other_empty_score)
+        other_rater_protocol = (other_rater_dice.mean(axis=0) if test_set.groups is not None
+                                else np.mean(other_batch_means, axis=0))
     return Evaluation(dice_batch_mean=float(rater_protocol.mean()), dice_image_mean=float(dice.mean()), dice=dice,
                       rater_dice=rater_dice, rater_protocol=rater_protocol, unit_names=unit_names,
                       seconds=time.perf_counter() - start, inference_seconds=inference_seconds,
-                      predictions=np.concatenate(predictions))
+                      predictions=np.concatenate(predictions), other_rater_dice=other_rater_dice,
+                      other_rater_protocol=other_rater_protocol)
 
 
 def rater_dice_columns(test_set: TestSet) -> list[str]:
@@ -527,16 +541,21 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
     final_predictions = None
     empty_score = EMPTY_MASK_SCORES[config.empty_mask_dice]
     rater_columns = rater_dice_columns(test_set)
+    other_rule = next(rule for rule in EMPTY_MASK_SCORES if rule != config.empty_mask_dice)
+    other_score = EMPTY_MASK_SCORES[other_rule] if rater_columns else None
+    other_columns = [f"{column}_empty_{other_rule}" for column in rater_columns]
     for epoch in range(progress.next_epoch, config.epochs):
         row: dict[str, Any] = {"epoch": epoch}
         row.update(train_epoch(epoch, config, networks, method, optimizer, train_set, data.scaler, data.tau, device))
         row.update(eval_seconds=None, dice_batch_mean=None, dice_image_mean=None)
         if epoch >= first_evaluated:
             result = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size, device, empty_score,
-                              execution)
+                              other_empty_score=other_score, execution=execution)
             row.update(eval_seconds=result.seconds, dice_batch_mean=result.dice_batch_mean,
                        dice_image_mean=result.dice_image_mean)
             row.update(dict(zip(rater_columns, map(float, result.rater_protocol), strict=False)))
+            if other_score is not None:
+                row.update(dict(zip(other_columns, map(float, result.other_rater_protocol), strict=True)))
             progress.per_image_rows.extend(
                 {"epoch": epoch, "name": name, "dice": float(score),
                  **dict(zip(rater_columns, map(float, scores), strict=False))}
@@ -558,12 +577,20 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
         summary["rater_dice"] = {column.removeprefix("dice_"): {
             "mean": float(np.mean([row[column] for row in evaluated])),
             "std": float(np.std([row[column] for row in evaluated]))} for column in rater_columns}
+        other_means = np.mean([[row[column] for column in other_columns] for row in evaluated], axis=1)
+        summary["other_empty_mask_rule"] = {
+            "empty_mask_dice": other_rule, "dice_mean": float(np.mean(other_means)),
+            "dice_std": float(np.std(other_means)),
+            "rater_dice": {column.removeprefix("dice_"): {
+                "mean": float(np.mean([row[other] for row in evaluated])),
+                "std": float(np.std([row[other] for row in evaluated]))}
+                for column, other in zip(rater_columns, other_columns, strict=True)}}
     write_csv(out_dir / "epochs.csv", _epoch_frame(progress.epoch_rows))
     write_csv(out_dir / "per_image.csv",
               pd.DataFrame(progress.per_image_rows, columns=["epoch", "name", "dice", *rater_columns]))
     if final_predictions is None:  # resumed after the last epoch: the checkpoint holds the final networks
         final_predictions = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size,
-                                     device, empty_score, execution).predictions
+                                     device, empty_score, execution=execution).predictions
     write_npz(out_dir / PREDICTIONS_NAME, masks=final_predictions, names=np.array(test_set.names, dtype=str))
     write_json(out_dir / "summary.json", summary)
     if not keep_checkpoint:

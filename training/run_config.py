@@ -11,6 +11,7 @@ from typing import Any
 
 from common.errors import InputError
 from evaluation.metrics import EMPTY_MASK_SCORES
+from training.augment import DEFAULT_SECOND_VIEW_NOISE, SECOND_VIEWS
 from training.networks import available_backbones
 
 INPUT_SCALINGS = ("raw", "unit", "standardize")
@@ -34,6 +35,8 @@ class RunConfig:
     ColorJitter(0.8s, 0.8s, 0.8s, 0.2s). train_fraction: a seeded subset of the training images (Table 9).
     empty_mask_dice: the score of an empty prediction on an empty mask, ``one`` (smoothed Dice, the default) or
     ``zero`` (medpy, as the reference's multi-expert scripts); see ``evaluation.metrics.EMPTY_MASK_SCORES``.
+    second_view: network 2's view, ``jitter`` (paper), ``gaussian_noise`` (reference BraTS loader: N(mean, std) on
+    [0, 1], ``second_view_noise`` [mean, std], default [0.05, 0.02]) or ``none`` (reference MMIS loader).
     threads: torch CPU threads (None = torch's default); it does not change what a checkpoint matches.
     memory_format: ``channels_last`` (networks and inputs in NHWC / NDHWC, faster on CPU and GPU, measured in
     ``docs/benchmarks.md``) or ``contiguous`` (NCHW; the layout the golden values pin). precision: ``fp32`` (the
@@ -63,6 +66,8 @@ class RunConfig:
     device: str = "auto"
     train_fraction: float = 1.0
     empty_mask_dice: str = "one"
+    second_view: str = "jitter"
+    second_view_noise: list[float] = field(default_factory=lambda: list(DEFAULT_SECOND_VIEW_NOISE))
     threads: int | None = None
     memory_format: str = "channels_last"
     precision: str = "fp32"
@@ -136,6 +141,14 @@ class RunConfig:
                 raise InputError(f"run config key {key!r}: {getattr(self, key)!r} is not one of {', '.join(choices)}")
         for key in ("compile", "deterministic"):
             _check_type(key, getattr(self, key), bool)
+        if self.second_view not in SECOND_VIEWS:
+            raise InputError(f"run config key 'second_view': {self.second_view!r} is not one of "
+                             f"{', '.join(SECOND_VIEWS)}")
+        noise = self.second_view_noise
+        if isinstance(noise, str | bytes) or not hasattr(noise, "__len__") or len(noise) != 2:
+            raise InputError(f"run config key 'second_view_noise': expected [mean, std], got {noise!r}")
+        _check_number("second_view_noise", noise[0], low=-1.0, high=1.0)
+        _check_number("second_view_noise", noise[1], low=0.0, high=1.0)
         if self.device not in DEVICES:
             raise InputError(f"run config key 'device': {self.device!r} is not one of {', '.join(DEVICES)}")
 

@@ -24,6 +24,7 @@ from common.workflow_config import (
     validate_config,
 )
 from evaluation.run_description import RunDescription
+from priors.distance import DISTANCE_CAP
 
 
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -49,6 +50,10 @@ def run_description(wildcards, input):
 
 def dataset_entry(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+def dataset_priors(wildcards):
+    return config["datasets"][wildcards.dataset].get("priors", {})
 
 
 def noise_summaries():
@@ -112,7 +117,7 @@ def report_axis_outputs():
 def multi_rater_outputs():
     outputs = []
     if MULTI_RATER_TABLE in config["experiments"]:
-        outputs += expand("results/tables/table6.{fmt}", fmt=FORMATS)
+        outputs += expand("results/tables/{table}.{fmt}", table=["table6", "table6_other_empty_rule"], fmt=FORMATS)
     if multi_rater_datasets(config):
         outputs += expand("results/figures/rater_agreement.{ext}", ext=FIGURE_FORMATS)
         outputs.append("results/tables/rater_agreement.csv")

@@ -22,6 +22,9 @@ rule superpixels:
         split="results/prepared/{dataset}/split.csv",
     output:
         "results/prepared/{dataset}/superpixels.npz",
+    params:
+        channels=lambda wildcards: dataset_priors(wildcards).get("slic_channels"),
+        n_segments=lambda wildcards: dataset_priors(wildcards).get("slic_segments"),
     log:
         "results/logs/superpixels/{dataset}.log",
     threads: config.get("workers", 1)

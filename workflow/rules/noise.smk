@@ -25,6 +25,8 @@ rule distance_maps:
         "results/noise/{dataset}/{setting}/noisy_masks.npz",
     output:
         "results/noise/{dataset}/{setting}/distance_maps.npz",
+    params:
+        cap=lambda wildcards: dataset_priors(wildcards).get("distance_cap", DISTANCE_CAP),
     log:
         "results/logs/distance_maps/{dataset}/{setting}.log",
     conda:

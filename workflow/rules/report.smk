@@ -138,6 +138,10 @@ rule table6:
         md="results/tables/table6.md",
         csv=report("results/tables/table6.csv", caption="../report/table6.rst", category="Multi-rater"),
         tex="results/tables/table6.tex",
+        companion_md="results/tables/table6_other_empty_rule.md",
+        companion_csv=report("results/tables/table6_other_empty_rule.csv", caption="../report/table6_companion.rst",
+                             category="Multi-rater"),
+        companion_tex="results/tables/table6_other_empty_rule.tex",
     params:
         runs=run_description,
         experiment=config["experiments"].get(MULTI_RATER_TABLE, {}),

@@ -5,7 +5,7 @@ from priors.distance import write_distance_maps
 
 
 def main(smk) -> None:
-    write_distance_maps(smk.input[0], smk.output[0])
+    write_distance_maps(smk.input[0], smk.output[0], cap=smk.params.cap)
 
 
 run_rule(main, snakemake)

@@ -15,6 +15,8 @@ def main(smk) -> None:
         setting_specs=smk.params.setting_specs,
         paper_data_sets=smk.params.paper_data_sets,
         paths={"md": smk.output.md, "csv": smk.output.csv, "tex": smk.output.tex},
+        companion_paths={"md": smk.output.companion_md, "csv": smk.output.companion_csv,
+                         "tex": smk.output.companion_tex},
     )
 
 
