@@ -202,3 +202,17 @@ def test_training_on_sampled_raters_reports_every_rater(rater_set: Path, tmp_pat
     assert {"dice_A1_empty_one", "dice_A4_empty_one"} <= set(epochs.columns)
     assert other["rater_dice"]["A1"]["mean"] == pytest.approx(epochs["dice_A1_empty_one"].mean())
     assert (epochs["dice_A1_empty_one"] >= epochs["dice_A1"] - 1e-12).all()   # 1 >= 0 on empty pairs
+
+
+@pytest.mark.parametrize("empty_score", [1.0, 0.0])
+def test_evaluate_also_scores_the_other_empty_mask_rule(empty_score: float) -> None:
+    """Item 4: the same predictions under the other rule; only the empty-on-empty sample differs."""
+    test_set, _, _ = _rater_test_set(None)
+    other = 1.0 - empty_score
+    result = evaluate([FixedPrediction()], CrossEntropyMethod(), test_set, InputScaler("raw"), 4, torch.device("cpu"),
+                      empty_score, other)
+    assert result.other_rater_dice[5].tolist() == [other, other]
+    np.testing.assert_allclose(result.other_rater_dice[:5], result.rater_dice[:5])
+    expected = np.mean([result.other_rater_dice[:4].mean(axis=0), result.other_rater_dice[4:].mean(axis=0)], axis=0)
+    np.testing.assert_allclose(result.other_rater_protocol, expected)
+    assert not np.allclose(result.other_rater_protocol, result.rater_protocol)
