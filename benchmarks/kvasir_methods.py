@@ -1,4 +1,5 @@
-"""Benchmark: CE, JoCoR and GSD-Net on Kvasir-SEG under S_R at a reduced scale; prints their Dice and times.
+"""Benchmark: CE, JoCoR, GSD-Net, CDR, IDMPS, ADELE, SP-Guide and RMD on Kvasir-SEG under S_R at a reduced scale
+(64², 30 epochs); prints their Dice and times (MSA's row says "not run" without a SAM checkpoint).
 
 Runs the workflow with ``config/kvasir-reduced.yaml`` in its own working directory (default
 ``results/benchmarks/kvasir-reduced``), so it never touches the default run's results:
