@@ -56,8 +56,8 @@ import torch.nn.functional as F
 from scipy.optimize import OptimizeWarning, curve_fit
 from torch import nn
 
-from methods.base import Batch, EpochContext, LossOutput, Method, OptimizerSettings, StepContext, TrainingSetView
-from methods.label_store import LabelStore
+from methods.base import Batch, EpochContext, LossOutput, Method, OptimizerSettings, StepContext
+from methods.label_store import LabelStore, LabelStoreHooks
 from methods.options import OptionError, check_at_least, check_choice, check_range
 from methods.registry import register_method
 
@@ -154,7 +154,7 @@ def corrected_labels(probs: torch.Tensor, labels: torch.Tensor, corrected: Seque
 
 
 @register_method("adele")
-class ADELEMethod(Method):
+class ADELEMethod(LabelStoreHooks, Method):
     """ADELE: multi-scale consistency, per-class early-learning detection, and label correction in a store.
 
     Options (defaults and their source, module docstring): ``scales`` ("1.0,0.7,1.5", paper/authors),
@@ -193,17 +193,7 @@ class ADELEMethod(Method):
         """The protocol's SGD, or the authors' (lr 0.01, momentum 0.99, no weight decay)."""
         if not self.authors_optimizer:
             return super().configure_optimizer(networks, settings)
-        groups: list[dict[str, Any]] = [{"params": [p for network in networks for p in network.parameters()]}]
-        groups.extend(self.parameter_groups())
-        return torch.optim.SGD(groups, **AUTHORS_SGD)
-
-    def on_train_start(self, training_set: TrainingSetView, device: torch.device) -> None:
-        """Fill the label store with the noisy labels."""
-        self.store.reset(training_set.labels, device)
-
-    def training_labels(self, indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The stored (corrected) labels of the batch's samples."""
-        return self.store.take(indices, labels)
+        return self.sgd(networks, **AUTHORS_SGD)
 
     def forward_batch(self, networks: Sequence[nn.Module], batch: Batch, ctx: StepContext) -> list[torch.Tensor]:
         """The network's logits at every scale, resized back to the input size."""

@@ -190,9 +190,15 @@ class Method(nn.Module):
 
     def configure_optimizer(self, networks: Sequence[nn.Module], settings: OptimizerSettings) -> torch.optim.Optimizer:
         """SGD over every network's parameters (one group) plus the method's own :meth:`parameter_groups`."""
+        return self.sgd(networks, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+
+    def sgd(self, networks: Sequence[nn.Module], *, lr: float, momentum: float,
+            weight_decay: float) -> torch.optim.SGD:
+        """SGD with these settings over every network's parameters (one group) and :meth:`parameter_groups`, e.g.
+        for a method's ``authors_optimizer``."""
         groups: list[dict[str, Any]] = [{"params": [p for network in networks for p in network.parameters()]}]
         groups.extend(self.parameter_groups())
-        return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Extra optimiser parameter groups for the method's own learnable parameters (default: none)."""

@@ -99,9 +99,7 @@ class CDRMethod(Method):
         """The protocol's SGD, or the authors' (lr 0.01, momentum 0.9, weight decay 1e-3)."""
         if not self.authors_optimizer:
             return super().configure_optimizer(networks, settings)
-        parameters = [parameter for network in networks for parameter in network.parameters()]
-        return torch.optim.SGD(parameters, lr=AUTHORS_LR, momentum=AUTHORS_MOMENTUM,
-                               weight_decay=AUTHORS_WEIGHT_DECAY)
+        return self.sgd(networks, lr=AUTHORS_LR, momentum=AUTHORS_MOMENTUM, weight_decay=AUTHORS_WEIGHT_DECAY)
 
     def on_epoch_start(self, ctx: EpochContext) -> None:
         """With ``authors_optimizer``: set the epoch's MultiStepLR learning rate."""

@@ -20,7 +20,7 @@ import torch
 from methods.base import Batch, LossOutput, StepContext
 from methods.co_training import SmallLossMethod, clean_share_log, selected_share
 from methods.registry import register_method
-from methods.selection import pixel_cross_entropy, small_loss_mask
+from methods.selection import peer_selected_losses, pixel_cross_entropy
 
 
 @register_method("coteaching")
@@ -34,10 +34,7 @@ class CoTeachingMethod(SmallLossMethod):
         ce1 = pixel_cross_entropy(logits1, batch.labels)
         ce2 = pixel_cross_entropy(logits2, batch.labels)
         keep_ratio = self.keep_ratio(ctx)
-        selected_by_1 = small_loss_mask(ce1, keep_ratio)
-        selected_by_2 = small_loss_mask(ce2, keep_ratio)
-        loss1 = ce1[selected_by_2].mean()
-        loss2 = ce2[selected_by_1].mean()
+        loss1, loss2, selected_by_1, selected_by_2 = peer_selected_losses(ce1, ce2, keep_ratio)
         overlap = selected_share(selected_by_1 & selected_by_2, selected_by_1)
         logs = {
             "loss_1": loss1.detach(),

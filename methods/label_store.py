@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from methods.base import TrainingSetView
+
 
 class LabelStore(nn.Module):
     """Per-sample labels ``(N, *spatial)`` uint8 that override the noisy ones."""
@@ -35,3 +37,18 @@ class LabelStore(nn.Module):
         changed = (labels != self.labels).sum().double() / max(self.labels.numel(), 1)
         self.labels = labels
         return changed
+
+
+class LabelStoreHooks:
+    """Mixin for a :class:`methods.base.Method` with a ``store`` (:class:`LabelStore`): the store starts from the
+    noisy labels (``on_train_start``) and its labels are the ones trained on (``training_labels``)."""
+
+    store: LabelStore
+
+    def on_train_start(self, training_set: TrainingSetView, device: torch.device) -> None:
+        """Fill the label store with the noisy labels."""
+        self.store.reset(training_set.labels, device)
+
+    def training_labels(self, indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The stored (corrected) labels of the batch's samples."""
+        return self.store.take(indices, labels)

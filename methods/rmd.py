@@ -63,7 +63,7 @@ from methods.base import Batch, EpochContext, LossOutput, NetworkFactory, Optimi
 from methods.co_training import SmallLossMethod, clean_share_log, selected_share
 from methods.options import check_at_least, check_choice, check_range
 from methods.registry import register_method
-from methods.selection import pixel_cross_entropy, small_loss_mask
+from methods.selection import peer_selected_losses, pixel_cross_entropy
 
 #: Elastic deformation (authors' ``augment.py``): rotation U(0, 60) degrees, zoom U(1, 2), displacement standard
 #: deviation U(1, 26) pixels on a 3-point control grid per axis.
@@ -244,10 +244,7 @@ class RMDMethod(SmallLossMethod):
         ce1 = pixel_cross_entropy(weak1, batch.labels)
         ce2 = pixel_cross_entropy(weak2, batch.labels)
         keep_ratio = self.keep_ratio(ctx)
-        selected_by_1 = small_loss_mask(ce1, keep_ratio)
-        selected_by_2 = small_loss_mask(ce2, keep_ratio)
-        coteaching1 = ce1[selected_by_2].mean()
-        coteaching2 = ce2[selected_by_1].mean()
+        coteaching1, coteaching2, selected_by_1, selected_by_2 = peer_selected_losses(ce1, ce2, keep_ratio)
 
         weight = sigmoid_rampup(ctx.epoch, self.rampup_epochs)
         count = distillation_count(weight, self.consist_factor, batch.labels.numel())

@@ -47,3 +47,12 @@ def small_loss_mask(pixel_loss: torch.Tensor, keep_ratio: float) -> torch.Tensor
     mask = torch.zeros_like(flat, dtype=torch.bool)
     mask[order] = True
     return mask.reshape(pixel_loss.shape)
+
+
+def peer_selected_losses(ce1: torch.Tensor, ce2: torch.Tensor,
+                         keep_ratio: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Co-Teaching's exchange (Han et al. 2018): each network's mean per-pixel loss over the ``keep_ratio`` share of
+    pixels its peer finds small-loss; returns (loss of network 1, loss of network 2, selected by 1, selected by 2)."""
+    selected_by_1 = small_loss_mask(ce1, keep_ratio)
+    selected_by_2 = small_loss_mask(ce2, keep_ratio)
+    return ce1[selected_by_2].mean(), ce2[selected_by_1].mean(), selected_by_1, selected_by_2

@@ -55,9 +55,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from methods.base import Batch, EpochContext, LossOutput, OptimizerSettings, StepContext, TrainingSetView
+from methods.base import Batch, EpochContext, LossOutput, OptimizerSettings, StepContext
 from methods.co_training import SmallLossMethod, clean_share_log
-from methods.label_store import LabelStore
+from methods.label_store import LabelStore, LabelStoreHooks
 from methods.options import OptionError, check_at_least, check_range
 from methods.registry import register_method
 from methods.selection import pixel_cross_entropy, retention, symmetric_kl
@@ -155,7 +155,7 @@ def flip_labels(mean_fg: torch.Tensor, labels: torch.Tensor, share_bg: float,
 
 
 @register_method("spguide")
-class SPGuideMethod(SmallLossMethod):
+class SPGuideMethod(LabelStoreHooks, SmallLossMethod):
     """SP-Guide: superpixel-smoothed class-wise small-loss co-training and one superpixel label refinement.
 
     Options (module docstring): ``co_lambda`` (0.65), ``warmup_epochs`` (5), ``patience`` (5),
@@ -193,17 +193,7 @@ class SPGuideMethod(SmallLossMethod):
         """The protocol's SGD, or the authors' (lr 5e-3, momentum 0.99, weight decay 1e-4)."""
         if not self.authors_optimizer:
             return super().configure_optimizer(networks, settings)
-        groups: list[dict[str, Any]] = [{"params": [p for network in networks for p in network.parameters()]}]
-        groups.extend(self.parameter_groups())
-        return torch.optim.SGD(groups, **AUTHORS_SGD)
-
-    def on_train_start(self, training_set: TrainingSetView, device: torch.device) -> None:
-        """Fill the label store with the noisy labels."""
-        self.store.reset(training_set.labels, device)
-
-    def training_labels(self, indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The stored (refined) labels of the batch's samples."""
-        return self.store.take(indices, labels)
+        return self.sgd(networks, **AUTHORS_SGD)
 
     def remember(self, tau: float) -> tuple[float, float]:
         """The remember rates (R_bg, R_fg): the refinement's, else the options', else ``1 - tau``."""
