@@ -24,11 +24,17 @@ RESULTS = Path("results")
 
 
 def active_datasets(config: dict[str, Any]) -> list[str]:
-    """Data sets in the run: generated ones, and real ones whose ``path`` is set (config order)."""
+    """Data sets in the run (config order): real ones whose ``path`` is set, and generated ones where an experiment,
+    ``tau_search`` or ``noise_sweep`` names them, or where no real data set has a path (the default profile)."""
+    datasets = config["datasets"]
+    real = [name for name, entry in datasets.items()
+            if entry["adapter"] not in GENERATED_ADAPTERS and entry.get("path")]
+    named = {name for experiment in config.get("experiments", {}).values() for name in experiment.get("datasets", [])}
+    named |= {config[key]["dataset"] for key in ("tau_search", "noise_sweep") if config.get(key)}
     return [
         name
-        for name, entry in config["datasets"].items()
-        if entry["adapter"] in GENERATED_ADAPTERS or entry.get("path")
+        for name, entry in datasets.items()
+        if name in real or (entry["adapter"] in GENERATED_ADAPTERS and (name in named or not real))
     ]
 
 

@@ -132,6 +132,20 @@ def test_dataset_activation_by_path() -> None:
     assert ("kvasir", "S_DE") in noise_pairs(config)
 
 
+
+def test_generated_sets_are_left_out_of_a_real_data_config_that_does_not_use_them() -> None:
+    config = default_config()
+    config["datasets"]["kvasir"]["path"] = "/data/kvasir"
+    for experiment in config["experiments"].values():
+        experiment["datasets"] = ["kvasir"]
+    for key in ("tau_search", "noise_sweep", "qualitative"):
+        config.pop(key, None)
+    assert active_datasets(config) == ["kvasir"]
+    assert {dataset for dataset, _ in noise_pairs(config)} == {"kvasir"}
+    config["experiments"]["table4"]["datasets"] = ["kvasir", "synthetic"]
+    assert active_datasets(config) == [name for name in config["datasets"] if name in ("kvasir", "synthetic")]
+
+
 def test_experiment_runs_cover_the_grid() -> None:
     config = default_config()
     config["seeds"] = [0, 1]

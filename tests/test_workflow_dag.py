@@ -72,3 +72,12 @@ def test_dry_run_uses_the_default_workflow_profile(tmp_path: Path) -> None:
     result = snakemake("-n", "--cores", "2", "--directory", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "Using workflow specific profile profiles/default" in result.stdout + result.stderr
+
+
+def test_prepare_target_builds_only_the_prepared_data_sets(tmp_path: Path) -> None:
+    result = snakemake("prepare", "-n", "--cores", "2", "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert "prepare_dataset" in out
+    for rule in ("simulate_noise", "train", "superpixels"):
+        assert f"rule {rule}" not in out and f" {rule} " not in out, rule
