@@ -4,6 +4,10 @@ Each mask file is decoded once (binarised by ``adapters.masks.MASK_RULE``), then
 files are spread over worker processes. Prints the cores, the wall-clock time of the whole run (decoding included),
 the core-seconds per stage and the mean Dice of noisy vs clean per setting.
 
+Side by side, each Markov setting (S_R, S_E) is also run on the same mask, in the same worker, by
+:func:`reference_markov_noise`: a plain port of the authors' per-step loop (whole image every step), fed the same
+random stream, so the two give the same mask; the run prints both times per setting and their ratio.
+
 Run: ``.venv/bin/python benchmarks/noise_speed.py [--masks FOLDER] [--workers N] [--limit N]``.
 """
 
@@ -17,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt, gaussian_filter
 
 from common.errors import InputError
 from evaluation.metrics import dice_per_image
@@ -25,11 +30,37 @@ from noise.settings import PAPER_SETTINGS, parse_setting
 from noise.simulate import MASK_SUFFIXES, read_mask_file
 
 SETTINGS = ("S_R", "S_E", "S_DE")
+#: The settings also timed with the authors' per-step loop (:func:`reference_markov_noise`).
+PORTED = ("S_R", "S_E")
 DEFAULT_MASKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "kvasir-seg" / "masks"
 
 
+def reference_markov_noise(mask: np.ndarray, steps: int, theta1: float, theta2: float, theta3: float = 0.0, *,
+                           rng: np.random.Generator) -> np.ndarray:
+    """The authors' per-step Markov loop on a 2D mask, restated plainly (spec, "Label-noise simulation"); bool.
+
+    Draw the T step kinds (``rng.random(T) < theta1`` expands); at every step find the candidates over the whole
+    image with SciPy's EDT (background at distance 1 from the foreground to expand, foreground at distance 1 from
+    the background to shrink: the 4-adjacent boundary), draw ``rng.random(n)`` for them in row-major order and
+    flip those below theta2; optional random flips theta3; then blur the whole 0/255 mask (5x5, sigma 2,
+    reflect-101) and keep what lies above half. A mask without foreground or background is left as it is, as in
+    :func:`noise.markov.markov_boundary_noise` (the authors' EDT would invent a point there).
+    """
+    noisy = np.array(mask, dtype=bool)
+    expand_steps = rng.random(steps) < theta1
+    if noisy.any() and not noisy.all():
+        for expand in expand_steps:
+            distance = distance_transform_edt(~noisy if expand else noisy)
+            candidates = np.flatnonzero(distance == 1)
+            chosen = candidates[rng.random(candidates.size) < theta2]
+            noisy.flat[chosen] = expand
+    if theta3 > 0:
+        noisy ^= rng.random(noisy.shape) < theta3
+    return gaussian_filter(noisy.astype(np.float64) * 255.0, sigma=2.0, truncate=1.0, mode="mirror") > 127.5
+
+
 def _noise_file(path: Path) -> dict[str, float]:
-    """Decode one mask, noise it with each setting; seconds per stage and Dice per setting."""
+    """Decode one mask, noise it with each setting (and the Markov ones with the port too); seconds and Dice."""
     start = time.perf_counter()
     clean = read_mask_file(path)
     result = {"decode": time.perf_counter() - start}
@@ -39,6 +70,12 @@ def _noise_file(path: Path) -> dict[str, float]:
         noisy = setting.apply(clean, np.random.default_rng(sample_seed("kvasir-seg", name, path.stem, 0)))
         result[f"{name} seconds"] = time.perf_counter() - start
         result[f"{name} dice"] = float(dice_per_image(noisy[None], clean[None])[0])
+        if name in PORTED:
+            start = time.perf_counter()
+            ported = reference_markov_noise(clean, setting.steps, setting.theta1, setting.theta2, setting.theta3,
+                                            rng=np.random.default_rng(sample_seed("kvasir-seg", name, path.stem, 0)))
+            result[f"{name} port seconds"] = time.perf_counter() - start
+            result[f"{name} port equal"] = float(np.array_equal(ported, noisy))
     return result
 
 
@@ -72,6 +109,12 @@ def main() -> int:
         seconds = sum(row[f"{name} seconds"] for row in rows)
         dice = np.array([row[f"{name} dice"] for row in rows])
         print(f"{name}: {seconds:.1f} core-s, mean Dice {dice.mean():.4f} +- {dice.std():.4f}")
+    for name in PORTED:
+        ours = sum(row[f"{name} seconds"] for row in rows)
+        port = sum(row[f"{name} port seconds"] for row in rows)
+        equal = int(sum(row[f"{name} port equal"] for row in rows))
+        print(f"{name}: ours {ours:.1f} core-s, authors' per-step loop {port:.1f} core-s "
+              f"({port / len(rows):.2f} s per mask), ratio {port / ours:.1f}x; same mask for {equal}/{len(rows)}")
     return 0
 
 

@@ -1,10 +1,13 @@
-"""Training throughput (images/second) of every registered method through the real engine step.
+"""Training throughput: every registered method's engine step against the bare loop on the same networks.
 
 Builds a small synthetic prepared set (bright squares on a dark noisy background, noisy masks shifted by a
 pixel, distance maps, block superpixels) in a temporary folder, in the documented file formats, then times
-``--steps`` SGD steps per method (after ``--warmup`` untimed steps) on CPU and, when available, on CUDA.
+``--steps`` steps per method (after ``--warmup`` untimed steps) on CPU and, when available, on CUDA, for each
+memory format / precision setting: the engine's step (sampling, augmentation, the method's hooks and loss) and
+the bare forward-CE-backward-SGD loop over the same networks and passes (:data:`BARE_PASSES`), and prints the
+ratio engine / bare (1.0: the engine adds nothing to the networks' own work).
 
-    .venv/bin/python benchmarks/training_throughput.py --size 64 --batch-size 16 --steps 5
+    .venv/bin/python benchmarks/training_throughput.py --size 128 --steps 5
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.ndimage import distance_transform_edt
 
 from common.atomic import write_json, write_npz, write_text
+from common.errors import InputError
 from training.data import load_run_data, seeded_generator
 from training.run_config import RunConfig
 
@@ -71,63 +77,128 @@ def write_synthetic_inputs(root: Path, n_train: int = 16, n_test: int = 8, size:
     return prepared, noise
 
 
+#: Forward passes per network of a step, as input scales, that a method's bare loop does: its irreducible work.
+#: GSD-Net's knowledge transfer (from ``kt_start_epoch``) runs both networks again on the mixed batch; RMD runs a
+#: weak and a strong pass; ADELE forwards three input scales.
+BARE_PASSES = {"rmd": (1.0, 1.0), "adele": (1.0, 0.7, 1.5)}
+
+
+def bare_passes(method: Any, epoch: int) -> tuple[float, ...]:
+    """The input scales of the bare loop matching ``method``'s work at ``epoch``."""
+    name = method.registry_name
+    if name == "gsdnet" and method.knowledge_transfer and epoch >= method.kt_start_epoch:
+        return (1.0, 1.0)
+    return BARE_PASSES.get(name, (1.0,))
+
+
+def _scaled(images: torch.Tensor, scale: float) -> torch.Tensor:
+    if scale == 1.0:
+        return images
+    size = [max(16, round(side * scale / 16) * 16) for side in images.shape[2:]]
+    return torch.nn.functional.interpolate(images, size=size, mode="bilinear", align_corners=False)
+
+
+def _interleaved_seconds(steps: dict[str, Callable[[], None]], rounds: int, warmup: int,
+                         device: torch.device) -> dict[str, float]:
+    """Median seconds per call of each step, the steps alternating round by round (so that a machine's load
+    drifting during the run affects both alike), after ``warmup`` untimed rounds."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for round_index in range(warmup + rounds):
+        for name, step in steps.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if round_index >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 def measure_throughput(method_name: str, prepared: Path, noise: Path, device: str, batch_size: int, steps: int,
-                       warmup: int, epoch: int = 0, num_epochs: int = 100) -> float:
-    """Images per second of ``steps`` timed training steps of ``method_name`` (the engine's step) at ``epoch``
-    of a ``num_epochs`` run (methods such as GSD-Net add losses from a later epoch on)."""
+                       warmup: int, epoch: int = 0, num_epochs: int = 100, memory_format: str = "channels_last",
+                       precision: str = "fp32") -> tuple[float, float]:
+    """Images per second of the engine's step of ``method_name`` at ``epoch`` of a ``num_epochs`` run (batch
+    sampling, the method's labels, augmentation, :func:`training.engine.training_step`) and of the bare loop on
+    the same networks (a fixed batch, per network and pass forward, CE, backward, SGD step), in one process."""
     from methods.base import StepContext
     from methods.registry import build_method
     from training.augment import augment_batch
-    from training.engine import build_networks, build_optimizer, network_inputs, select_device
+    from training.engine import (
+        Execution,
+        build_networks,
+        optimizer_settings,
+        select_device,
+        training_set_view,
+        training_step,
+    )
 
     config = RunConfig(prepared_dir=prepared, noise_dir=noise, method=method_name, batch_size=batch_size,
-                       device=device, epochs=1, eval_last_k=1)
+                       device=device, epochs=num_epochs, eval_last_k=1, memory_format=memory_format,
+                       precision=precision)
     torch_device = select_device(device)
+    execution = Execution.of(config, torch_device)
     data = load_run_data(config, log=lambda _: None)
     method = build_method(method_name).to(torch_device)
-    networks = [net.to(torch_device) for net in build_networks(method, config.backbone, data.channels, config.seed)]
-    optimizer = build_optimizer(config, networks, method)
+    dims = data.train.fields["images"].dim() - 2
+    networks = [execution.prepare(net, dims) for net in build_networks(method, config.backbone, data.channels, 0)]
+    optimizer = method.configure_optimizer(networks, optimizer_settings(config))
     train_set = data.train.to(torch_device)
+    method.on_train_start(training_set_view(train_set), torch_device)
     generator = seeded_generator(0, "benchmark")
     ctx = StepContext(epoch=epoch, num_epochs=num_epochs, tau=data.tau, networks=networks,
                       generator=seeded_generator(0, "method", device=torch_device))
     with_jitter = method.uses_jittered_view and method.num_networks > 1
 
-    def step() -> None:
-        indices = torch.randperm(len(train_set), generator=generator)[:batch_size]
-        batch = augment_batch(train_set.take(indices), generator, data.scaler, config.jitter_strength, with_jitter)
-        logits = [net(x) for net, x in zip(networks, network_inputs(method, batch.images, batch.jittered),
-                                           strict=True)]
-        output = method.loss(logits, batch, ctx)
-        optimizer.zero_grad(set_to_none=True)
-        output.loss.backward()
-        optimizer.step()
+    def engine_step() -> None:
+        indices = torch.randperm(len(train_set), generator=generator)[:batch_size].to(torch_device)
+        fields = train_set.take(indices)
+        fields["labels"] = method.training_labels(indices, fields["labels"])
+        batch = augment_batch(fields, generator, data.scaler, config.jitter_strength, with_jitter)
+        batch.indices = indices
+        batch.images, batch.jittered = execution.layout(batch.images), execution.layout(batch.jittered)
+        training_step(method, networks, optimizer, batch, ctx, execution)
 
-    for network in networks:
+    bare_networks = [execution.prepare(net, dims) for net in build_networks(method, config.backbone,
+                                                                            data.channels, 1)]
+    bare_optimizer = torch.optim.SGD([p for net in bare_networks for p in net.parameters()], lr=config.lr,
+                                     momentum=config.momentum, weight_decay=config.weight_decay)
+    fixed = train_set.take(torch.arange(batch_size, device=torch_device))
+    images = execution.layout(data.scaler(fixed["images"].float()))
+    labels = fixed["labels"].long()
+    passes = bare_passes(method, epoch)
+
+    def bare_step() -> None:
+        with execution.autocast():
+            loss = sum(torch.nn.functional.cross_entropy(
+                torch.nn.functional.interpolate(net(_scaled(images, scale)), size=labels.shape[1:], mode="bilinear")
+                if scale != 1.0 else net(images), labels) for net in bare_networks for scale in passes)
+        bare_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        bare_optimizer.step()
+
+    for network in [*networks, *bare_networks]:
         network.train()
-    for _ in range(warmup):
-        step()
-    if torch_device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if torch_device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - start)
+    seconds = _interleaved_seconds({"engine": engine_step, "bare": bare_step}, steps, warmup, torch_device)
+    return batch_size / seconds["engine"], batch_size / seconds["bare"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print images/second per registered method and device."""
+    """Print, per method, device, epoch and execution setting: engine and bare-loop images/second and their ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (multiple of 32)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per method and device")
+    parser.add_argument("--steps", type=int, default=5,
+                        help="timed rounds (one engine and one bare step each) per method and setting")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--epochs", type=int, nargs="+", default=[0, 50],
                         help="epochs (of a 100-epoch run) to time the step at")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--methods", nargs="*", default=None, help="subset of registered methods")
+    parser.add_argument("--settings", nargs="*", default=["channels_last/fp32", "contiguous/fp32",
+                                                          "channels_last/bf16"],
+                        help="memory_format/precision pairs to time")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -139,19 +210,25 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "size": args.size,
                       "batch_size": args.batch_size, "steps": args.steps,
                       "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}))
+    print(f"{'device':6s} {'method':12s} {'epoch':>5s} {'setting':20s} {'engine':>8s} {'bare':>8s} {'ratio':>6s}"
+          "  (images/s)")
     with tempfile.TemporaryDirectory() as tmp:
         prepared, noise = write_synthetic_inputs(Path(tmp), n_train=max(2 * args.batch_size, 16), n_test=2,
                                                  size=args.size)
         for device in devices:
             for name in names:
                 for epoch in args.epochs:
-                    try:
-                        rate = measure_throughput(name, prepared, noise, device, args.batch_size, args.steps,
-                                                  args.warmup, epoch=epoch)
-                    except Exception as error:  # a method that fails to build or step is reported, not fatal
-                        print(f"{device:4s} {name:12s} skipped: {type(error).__name__}: {error}")
-                        break
-                    print(f"{device:4s} {name:12s} epoch {epoch:3d} {rate:8.1f} images/s")
+                    for setting in args.settings:
+                        memory_format, precision = setting.split("/")
+                        try:
+                            engine, bare = measure_throughput(name, prepared, noise, device, args.batch_size,
+                                                              args.steps, args.warmup, epoch=epoch,
+                                                              memory_format=memory_format, precision=precision)
+                        except InputError as error:  # e.g. a method that needs a checkpoint: reported, not fatal
+                            print(f"{device:6s} {name:12s} not run: {error}")
+                            break
+                        print(f"{device:6s} {name:12s} {epoch:5d} {setting:20s} {engine:8.1f} {bare:8.1f} "
+                              f"{engine / bare:6.2f}", flush=True)
     return 0
 
 

@@ -1,9 +1,12 @@
-"""Distinct GPUs for concurrent local jobs: Snakemake's ``--resources gpu=N`` limits how many training jobs run at
-once but does not say which device each may use, so every job would otherwise train on GPU 0.
+"""Distinct GPU slots for concurrent local jobs: Snakemake's ``--resources gpu=N`` limits how many training jobs
+run at once but does not say which device each may use, so every job would otherwise train on GPU 0.
 
-:func:`gpu_slot` holds one lock file per device (``fcntl.flock``, released by the kernel when the process ends,
-so a killed job leaves no stale lock) and sets ``CUDA_VISIBLE_DEVICES`` to the first free device while the block
-runs; when every device is held it waits for one. Enter it before CUDA is first used in the process.
+Each device has ``jobs_per_gpu`` = k slots (config key ``jobs_per_gpu``, passed to the training jobs as
+``GSDNET_JOBS_PER_GPU``; default 1): slot s of the N x k belongs to device s // k. :func:`gpu_slot` holds one lock
+file per slot (``fcntl.flock``, released by the kernel when the process ends, so a killed job leaves no stale
+lock) and sets ``CUDA_VISIBLE_DEVICES`` to the free slot's device while the block runs; free slots are taken
+spreading over the devices first (slot 0 of every device, then slot 1, ...); when every slot is held it waits for
+one. Enter it before CUDA is first used in the process.
 
 Devices to share out: ``GSDNET_GPU_COUNT`` (devices 0..N-1) if set, else the devices already listed in
 ``CUDA_VISIBLE_DEVICES`` (when it lists more than one), else the GPUs the NVIDIA driver reports. It does nothing
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 COUNT_ENV = "GSDNET_GPU_COUNT"
+JOBS_PER_GPU_ENV = "GSDNET_JOBS_PER_GPU"
 SLOT_DIR_ENV = "GSDNET_GPU_SLOT_DIR"
 DEFAULT_SLOT_DIR = "results/.gpu_slots"
 VISIBLE_ENV = "CUDA_VISIBLE_DEVICES"
@@ -47,6 +51,25 @@ def shared_devices() -> list[str]:
         listed = [device.strip() for device in os.environ[VISIBLE_ENV].split(",") if device.strip()]
         return listed if len(listed) > 1 else []
     return [str(index) for index in range(driver_gpu_count())]
+
+
+def jobs_per_gpu() -> int:
+    """Slots per device: ``GSDNET_JOBS_PER_GPU`` (set from the config's ``jobs_per_gpu``), 1 when unset."""
+    value = os.environ.get(JOBS_PER_GPU_ENV, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{JOBS_PER_GPU_ENV}: must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def slot_locks(devices: list[str], per_device: int, lock_dir: Path) -> list[tuple[str, Path]]:
+    """``(device, lock file)`` of every slot in the order they are tried; slot s = d * per_device + j is on
+    ``devices[s // per_device]``, and its file is ``gpu{device}.lock`` for j = 0, ``gpu{device}.{j}.lock`` else."""
+    locks = []
+    for j in range(per_device):
+        for device in devices:
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", device)
+            locks.append((device, lock_dir / (f"gpu{name}.lock" if j == 0 else f"gpu{name}.{j}.lock")))
+    return locks
 
 
 def _try_lock(path: Path) -> IO[str] | None:
@@ -74,24 +97,28 @@ def _lock_any(locks: list[tuple[str, Path]]) -> tuple[str, IO[str]] | None:
 
 @contextmanager
 def gpu_slot(lock_dir: str | os.PathLike[str] | None = None, devices: list[str] | None = None,
-             poll_seconds: float = 1.0, log: Callable[[str], None] | None = None) -> Iterator[str | None]:
-    """Hold a device that no other holder of a lock in ``lock_dir`` has, with ``CUDA_VISIBLE_DEVICES`` set to it.
+             poll_seconds: float = 1.0, log: Callable[[str], None] | None = None,
+             per_device: int | None = None) -> Iterator[str | None]:
+    """Hold a GPU slot that no other holder of a lock in ``lock_dir`` has, ``CUDA_VISIBLE_DEVICES`` set to its device.
 
     Yields the device (None when there is nothing to share out: no GPU, or one already assigned). ``lock_dir``
     defaults to ``GSDNET_GPU_SLOT_DIR`` or ``results/.gpu_slots`` (relative to the run's working directory; point
-    runs in several directories on one machine at the same folder), ``devices`` to :func:`shared_devices`.
-    ``CUDA_VISIBLE_DEVICES`` is restored and the lock released on exit.
+    runs in several directories on one machine at the same folder), ``devices`` to :func:`shared_devices`,
+    ``per_device`` (slots per device) to :func:`jobs_per_gpu`. ``CUDA_VISIBLE_DEVICES`` is restored and the lock
+    released on exit.
     """
     devices = shared_devices() if devices is None else devices
     if not devices:
         yield None
         return
+    per_device = jobs_per_gpu() if per_device is None else per_device
     lock_dir = Path(lock_dir or os.environ.get(SLOT_DIR_ENV, DEFAULT_SLOT_DIR))
     lock_dir.mkdir(parents=True, exist_ok=True)
-    locks = [(device, lock_dir / f"gpu{re.sub(r'[^A-Za-z0-9_.-]', '_', device)}.lock") for device in devices]
+    locks = slot_locks(devices, per_device, lock_dir)
     held = _lock_any(locks)
     if held is None and log:
-        log(f"all {len(devices)} GPU slots in {lock_dir} are held; waiting for one")
+        log(f"all {len(locks)} GPU slots ({len(devices)} devices x {per_device}) in {lock_dir} are held; "
+            "waiting for one")
     while held is None:
         time.sleep(poll_seconds)
         held = _lock_any(locks)
@@ -99,7 +126,7 @@ def gpu_slot(lock_dir: str | os.PathLike[str] | None = None, devices: list[str] 
     previous = os.environ.get(VISIBLE_ENV)
     os.environ[VISIBLE_ENV] = device
     if log:
-        log(f"GPU slot: CUDA_VISIBLE_DEVICES={device} (one of {','.join(devices)})")
+        log(f"GPU slot: CUDA_VISIBLE_DEVICES={device} (one of {','.join(devices)}, {per_device} slots each)")
     try:
         yield device
     finally:

@@ -58,9 +58,24 @@ def experiment_datasets(config: dict[str, Any], table: str) -> list[str]:
     return [name for name in experiment.get("datasets", active) if name in active]
 
 
+def unavailable_variants(config: dict[str, Any]) -> dict[str, str]:
+    """Variant -> why it cannot run here (:meth:`methods.base.Method.unavailable_reason`, e.g. MSA without a SAM
+    checkpoint): such variants are left out of the DAG, and their table cells carry the reason."""
+    from methods.registry import get_method
+
+    reasons = {}
+    for variant in config["variants"]:
+        method, options = method_options(config, variant)
+        reason = get_method(method).unavailable_reason(options)
+        if reason:
+            reasons[variant] = reason
+    return reasons
+
+
 def experiment_runs(config: dict[str, Any], table: str) -> list[Path]:
     """``summary.json`` paths of every run behind one table: data set x setting x variant x seed (Table 9: its
-    cells x seed, :func:`annotation_ratio_cells`)."""
+    cells x seed, :func:`annotation_ratio_cells`); variants that cannot run here (:func:`unavailable_variants`)
+    are left out."""
     if table == ANNOTATION_RATIO_TABLE:
         return [run_summary(cell["dataset"], cell["setting"], cell["run_variant"], seed)
                 for cell in annotation_ratio_cells(config) for seed in config.get("seeds", [0])]
@@ -70,6 +85,8 @@ def experiment_runs(config: dict[str, Any], table: str) -> list[Path]:
         pairs += [(setting, variant) for setting in experiment["settings"]
                   if config["noise_settings"][setting].get("rater") == "sampled"
                   for variant in experiment.get("sampled_variants", [])]
+    unavailable = unavailable_variants(config)
+    pairs = [(setting, variant) for setting, variant in pairs if variant not in unavailable]
     return [
         RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
         for dataset in experiment_datasets(config, table)
@@ -87,14 +104,27 @@ def training_settings(config: dict[str, Any], dataset: str, variant: str) -> dic
     return merged
 
 
-def method_options(config: dict[str, Any], variant: str, dataset: str | None = None) -> tuple[str, dict[str, Any]]:
-    """(registry name, options) of a variant: every key but ``method`` and ``training``; on ``dataset``, updated
-    by the data set's ``method_options.<method>`` (its protocol constants, e.g. LIDC's co_weight 0.1)."""
+def method_options(config: dict[str, Any], variant: str, dataset: str | None = None,
+                   setting: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(registry name, options) of a variant: every key but ``method`` and ``training``; on ``dataset``, updated by
+    the data set's ``method_options.<method>`` (its protocol constants, e.g. LIDC's co_weight 0.1), then on
+    ``setting`` by ``setting_method_options.<setting>.<method>`` (e.g. r_cp 0.1 for Shenzhen S_E), then filled
+    with the method's defaults for the data set's working size where not set (GSD-Net's w_max, the paper's rule)."""
+    from methods.registry import get_method
+
     entry = config["variants"][variant]
+    method = entry["method"]
     options = {key: value for key, value in entry.items() if key not in ("method", "training")}
     if dataset is not None:
-        options.update(config["datasets"][dataset].get("method_options", {}).get(entry["method"], {}))
-    return entry["method"], options
+        dataset_entry = config["datasets"][dataset]
+        options.update(dataset_entry.get("method_options", {}).get(method, {}))
+        if setting is not None:
+            options.update(dataset_entry.get("setting_method_options", {}).get(setting, {}).get(method, {}))
+        sizes = dataset_entry["working_size"]
+        spatial = tuple(sizes) if isinstance(sizes, list) else (sizes, sizes)
+        for key, value in get_method(method).working_size_defaults(spatial).items():
+            options.setdefault(key, value)
+    return method, options
 
 
 def run_tau(config: dict[str, Any], dataset: str, setting: str) -> float | None:
@@ -116,10 +146,33 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
         raise InputError(f"config key {key}: {message}" if key else f"config: {message}")
 
 
+def check_registry_names(config: dict[str, Any]) -> None:
+    """Every adapter, method and backbone name of ``config`` is registered (the schema does not list them); the
+    first unknown one is an InputError naming its key and the known names."""
+    from adapters.registry import ADAPTERS
+    from methods.registry import METHODS
+    from training.networks import BACKBONES
+
+    trainings = {"training": config.get("training", {})}
+    for dataset, entry in config["datasets"].items():
+        ADAPTERS.check(entry["adapter"], f"datasets.{dataset}.adapter")
+        for method in entry.get("method_options", {}):
+            METHODS.check(method, f"datasets.{dataset}.method_options")
+        trainings[f"datasets.{dataset}.training"] = entry.get("training", {})
+    for variant, spec in config["variants"].items():
+        METHODS.check(spec["method"], f"variants.{variant}.method")
+        trainings[f"variants.{variant}.training"] = spec.get("training", {})
+    for key, training in trainings.items():
+        if "backbone" in training:
+            BACKBONES.check(training["backbone"], f"{key}.backbone")
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Cross-reference checks after schema validation; the first problem is an InputError naming the key."""
-    from methods import build_method
+    from methods import build_method, get_method
+    from methods.registry import METHODS
 
+    check_registry_names(config)
     settings = config["noise_settings"]
     for dataset, entry in config["datasets"].items():
         for setting in entry["noise"]:
@@ -136,22 +189,36 @@ def check_config(config: dict[str, Any]) -> None:
         if spec["model"] == "dilate_erode" and spec["radius"][0] > spec["radius"][1]:
             raise InputError(f"config key noise_settings.{name}.radius: low {spec['radius'][0]} > high "
                              f"{spec['radius'][1]}")
+    unavailable = unavailable_variants(config)
     for variant in config["variants"]:
         method, options = method_options(config, variant)
+        if variant in unavailable:
+            continue
+        get_method(method).check_config(options, f"variants.{variant}")
         try:
             build_method(method, **options)
         except InputError as error:
             raise InputError(f"config key variants.{variant}: {error}") from None
     for dataset, entry in config["datasets"].items():
-        for method in entry.get("method_options", {}):
-            variant = next((name for name, spec in config["variants"].items() if spec["method"] == method), None)
+        for setting, by_method in entry.get("setting_method_options", {}).items():
+            if setting not in entry["noise"]:
+                raise InputError(f"config key datasets.{dataset}.setting_method_options.{setting}: {setting!r} is not "
+                                 f"in datasets.{dataset}.noise")
+            for method in by_method:
+                METHODS.check(method, f"datasets.{dataset}.setting_method_options.{setting}")
+        overrides = [(None, method, f"method_options.{method}") for method in entry.get("method_options", {})]
+        overrides += [(setting, method, f"setting_method_options.{setting}.{method}")
+                      for setting, by_method in entry.get("setting_method_options", {}).items() for method in by_method]
+        for setting, method, key in overrides:
+            variant = next((name for name, spec in config["variants"].items()
+                            if spec["method"] == method and name not in unavailable), None)
             if variant is None:
                 continue
             try:
-                name, options = method_options(config, variant, dataset)
+                name, options = method_options(config, variant, dataset, setting)
                 build_method(name, **options)
             except InputError as error:
-                raise InputError(f"config key datasets.{dataset}.method_options.{method}: {error}") from None
+                raise InputError(f"config key datasets.{dataset}.{key}: {error}") from None
     active = active_datasets(config)
     for table, experiment in config["experiments"].items():
         for dataset in experiment.get("datasets", []):

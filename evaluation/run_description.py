@@ -50,8 +50,27 @@ def describe_runs(paths: Iterable[str | os.PathLike[str]]) -> str:
         f"seeds {_values(summaries, lambda s: s.get('seed', '?'))}; "
         f"epochs {_values(summaries, lambda s: s.get('config', {}).get('epochs', '?'))}; "
         f"backbones {_values(summaries, lambda s: s.get('backbone', '?'))}; "
+        f"{_inference(summaries, folders)}"
+        f"execution {_values(summaries, lambda s: s.get('execution', 'contiguous, fp32'))}; "
         f"hardware {_values(summaries, _hardware)}."
     )
+
+
+def _inference(summaries: list[dict[str, Any]], folders: list[Path]) -> str:
+    """``inference of the two-network methods: fused (summed logits) (Co-Teaching, GSD-Net); `` or ``""``."""
+    by_rule: dict[str, set[str]] = {}
+    for summary, folder in zip(summaries, folders, strict=True):
+        if summary.get("num_networks", 1) > 1:
+            rule = summary.get("inference", "fused")
+            by_rule.setdefault(INFERENCE_WORDS.get(rule, rule), set()).add(folder.parts[-2])
+    if not by_rule:
+        return ""
+    rules = "; ".join(f"{rule} ({', '.join(sorted(variants))})" for rule, variants in sorted(by_rule.items()))
+    return f"inference of the two-network methods: {rules}; "
+
+
+#: Caption words of each two-network inference rule.
+INFERENCE_WORDS = {"fused": "fused (argmax of the summed logits)", "net1": "network 1 alone"}
 
 
 def _hardware(summary: dict[str, Any]) -> str:

@@ -83,7 +83,8 @@ def _paper_column_order(table_id: str | int) -> list[str]:
 
 def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Mapping[str, str | None],
                        column_of: Callable[[str, str], str | None],
-                       dataset_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+                       dataset_labels: Mapping[str, str] | None = None,
+                       not_run: Mapping[str, str] | None = None) -> pd.DataFrame:
     """A method-comparison table of formatted strings from :func:`aggregate_runs` output.
 
     Rows are the variants of ``row_labels`` in its order (variants not in it are left out); ``row_labels`` maps
@@ -91,7 +92,8 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
     (dataset, setting) present, ordered by the paper column ``column_of(dataset, setting)`` (None: no paper
     column; such groups come last, alphabetically): ``"{dataset} {setting} ours"`` (mean over seeds ± the runs'
     mean last-K std), ``... paper``, ``... diff``, and ``... seeds`` (mean ± sample std over seeds,
-    :func:`seed_cell`); ``dataset_labels`` names a data set in the headers (default: its name).
+    :func:`seed_cell`); ``dataset_labels`` names a data set in the headers (default: its name). A variant of
+    ``not_run`` (variant -> reason, e.g. "not run: no SAM checkpoint") keeps its row: its ours cells say why.
     """
     selected = frame[frame["variant"].isin(list(row_labels))]
     paper_order = _paper_column_order(table_id)
@@ -117,6 +119,8 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
             for name, cell in comparison_columns(ours_mean, ours_std, paper_mean, paper_std).items():
                 record[f"{label} {name}"] = cell
             record[f"{label} seeds"] = seed_cell(runs)
+            if variant in (not_run or {}):
+                record[f"{label} ours"] = not_run[variant]
         records.append(record)
     return pd.DataFrame(records)
 
@@ -129,6 +133,14 @@ def seed_cell(runs: pd.DataFrame) -> str:
     if len(runs) == 1:
         return "n=1"
     return f"{runs['dice_mean'].mean():.2f} ± {runs['dice_mean'].std(ddof=1):.2f} (n={len(runs)})"
+
+
+def not_run_caption(not_run: Mapping[str, str], row_labels: Mapping[str, str | None]) -> str:
+    """`` Not run here: MSA (not run: no SAM checkpoint).`` for the table's variants that could not run, or ``""``."""
+    shown = {variant: reason for variant, reason in not_run.items() if variant in row_labels}
+    if not shown:
+        return ""
+    return " Not run here: " + "; ".join(f"{variant} ({reason})" for variant, reason in shown.items()) + "."
 
 
 #: Titles of the method-comparison tables, by paper table number.
@@ -156,9 +168,11 @@ def paper_method_column(table_id: str, dataset: str, setting: str, paper_data_se
 
 def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, variants: Sequence[str],
                        paper_rows: Mapping[str, str], paths: Mapping[str, str | os.PathLike[str]],
-                       paper_data_sets: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+                       paper_data_sets: Mapping[str, str | None] | None = None,
+                       not_run: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Render table ``table`` (``"table4"``, ``"table5"``, ``"table7"``, ``"table8"``) from its runs to md, csv and
-    tex; ``paper_data_sets``: data set -> its config ``paper_data_set`` (or None).
+    tex; ``paper_data_sets``: data set -> its config ``paper_data_set`` (or None); ``not_run``: variants that
+    could not run here -> the reason their cells show.
 
     The caption says what the numbers aggregate: the runs' count, data sets, settings, seeds, epochs and device.
     """
@@ -172,7 +186,8 @@ def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, v
     rendered = build_method_table(
         frame, table_id, row_labels,
         lambda dataset, setting: paper_method_column(table_id, dataset, setting, references.get(dataset)),
-        {dataset: dataset_label(dataset, references) for dataset in datasets})
+        {dataset: dataset_label(dataset, references) for dataset in datasets},
+        {variant: reason for variant, reason in (not_run or {}).items() if variant in row_labels})
     summaries = [load_run(run_dir) for run_dir in run_dirs]
     epochs = sorted({str(summary.get("config", {}).get("epochs", "?")) for summary in summaries})
     devices = sorted({str(summary.get("device", "?")) for summary in summaries})
@@ -183,6 +198,7 @@ def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, v
         f"data sets {', '.join(datasets)}; settings {', '.join(sorted(set(frame['setting'])))}; "
         f"seeds {', '.join(str(seed) for seed in sorted(set(frame['seed'])))}; epochs {', '.join(epochs)}; "
         f"device {', '.join(devices)}.{reference_caption(datasets, references)}"
+        f"{not_run_caption(not_run or {}, row_labels)}"
     )
     write_table(render_table(rendered, METHOD_TABLE_TITLES.get(table_id, table), caption), paths)
     return rendered

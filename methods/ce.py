@@ -19,4 +19,4 @@ class CrossEntropyMethod(Method):
         """Mean of Eq. 1 over the batch."""
         (net_logits,) = logits
         loss = pixel_cross_entropy(net_logits, batch.labels).mean()
-        return LossOutput(loss=loss, logs={"ce": loss.item()})
+        return LossOutput(loss=loss, logs={"ce": loss.detach()})

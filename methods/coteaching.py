@@ -14,43 +14,34 @@ small-loss methods, and ``ramp_epochs: 10`` gives the authors' schedule.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from common.errors import InputError
-from methods.base import Batch, LossOutput, Method, StepContext
-from methods.jocor import clean_share_log
+from methods.base import Batch, LossOutput, StepContext
+from methods.co_training import SmallLossMethod, clean_share_log, selected_share
 from methods.registry import register_method
-from methods.selection import pixel_cross_entropy, retention, small_loss_mask
+from methods.selection import pixel_cross_entropy, small_loss_mask
 
 
 @register_method("coteaching")
-class CoTeachingMethod(Method):
-    """Co-Teaching with two networks and exchanged small-loss selections. Option ``ramp_epochs`` (20)."""
-
-    num_networks = 2
-
-    def __init__(self, ramp_epochs: int = 20, **options: Any) -> None:
-        super().__init__(**options)
-        if ramp_epochs < 1:
-            raise InputError(f"coteaching: ramp_epochs must be >= 1, got {ramp_epochs}")
-        self.ramp_epochs = int(ramp_epochs)
+class CoTeachingMethod(SmallLossMethod):
+    """Co-Teaching with two networks and exchanged small-loss selections. Options ``ramp_epochs`` (20),
+    ``inference`` (``fused``; the authors score ``net1``)."""
 
     def loss(self, logits: Sequence[torch.Tensor], batch: Batch, ctx: StepContext) -> LossOutput:
         """Sum of each network's mean CE over the pixels its peer selected as small-loss."""
         logits1, logits2 = logits
         ce1 = pixel_cross_entropy(logits1, batch.labels)
         ce2 = pixel_cross_entropy(logits2, batch.labels)
-        keep_ratio = retention(ctx.epoch, ctx.tau, self.ramp_epochs)
+        keep_ratio = self.keep_ratio(ctx)
         selected_by_1 = small_loss_mask(ce1, keep_ratio)
         selected_by_2 = small_loss_mask(ce2, keep_ratio)
         loss1 = ce1[selected_by_2].mean()
         loss2 = ce2[selected_by_1].mean()
-        overlap = (selected_by_1 & selected_by_2).sum().item() / max(int(selected_by_1.sum().item()), 1)
+        overlap = selected_share(selected_by_1 & selected_by_2, selected_by_1)
         logs = {
-            "loss_1": loss1.item(),
-            "loss_2": loss2.item(),
+            "loss_1": loss1.detach(),
+            "loss_2": loss2.detach(),
             "keep_ratio": keep_ratio,
             "selection_overlap": overlap,
             **clean_share_log(selected_by_1, batch, "selected_clean_share_1"),

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from common.errors import InputError
 from methods.base import Batch, LossOutput, Method, StepContext
+from methods.options import check_range
 from methods.registry import register_method
 
 PROBABILITY_FLOOR = 1e-7
@@ -33,12 +33,10 @@ class GeneralizedCrossEntropyMethod(Method):
 
     def __init__(self, q: float = 0.7, **options: Any) -> None:
         super().__init__(**options)
-        if not 0.0 < q <= 1.0:
-            raise InputError(f"gce: q must be in (0, 1], got {q}")
-        self.q = float(q)
+        self.q = check_range("q", q, 0.0, 1.0, low_open=True)
 
     def loss(self, logits: Sequence[torch.Tensor], batch: Batch, ctx: StepContext) -> LossOutput:
         """Mean GCE over all pixels of the batch."""
         (net_logits,) = logits
         loss = generalized_cross_entropy(net_logits, batch.labels, self.q).mean()
-        return LossOutput(loss=loss, logs={"gce": loss.item()})
+        return LossOutput(loss=loss, logs={"gce": loss.detach()})

@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from methods.base import Batch, LossOutput, Method, StepContext
+from methods.base import Batch, LossOutput, StepContext
+from methods.co_training import SmallLossMethod
 from methods.gsdnet_parts import (
     consistency_loss,
     distance_weights,
@@ -45,51 +46,27 @@ from methods.gsdnet_parts import (
     region_masks,
     search_loss,
 )
+from methods.options import check_at_least, check_choice, check_range
 from methods.registry import register_method
-from methods.selection import co_regularised_pixel_loss, retention, small_loss_mask
+from methods.selection import co_regularised_pixel_loss, small_loss_mask
 
 _REFINEMENTS = ("superpixel", "pixel", "none")
 _SUPERPIXEL_SOURCES = ("slic", "distance_bands")
 _REGION_RULES = ("threshold", "random")
 _KT_CROSS_ENTROPIES = ("paper", "double_softmax")
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"gsdnet option {name!r} must be one of {', '.join(choices)}; got {value!r}")
-    return str(value)
-
-
-def _check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"gsdnet option {name!r} must be true or false; got {value!r}")
-    return value
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"gsdnet option {name!r} must be an integer; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"gsdnet option {name!r} must be >= {minimum}; got {value}")
-    return value
-
-
-def _check_float(name: str, value: object, low: float, high: float = float("inf")) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"gsdnet option {name!r} must be a number; got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"gsdnet option {name!r} must be in [{low}, {high}]; got {value}")
-    return float(value)
+#: Eq. 9's w_max at a 256-pixel side (paper Sec. 4.2: 10 at 256x256, 5 at 128x128).
+W_MAX_AT_256 = 10.0
 
 
 @register_method("gsdnet")
-class GSDNet(Method):
+class GSDNet(SmallLossMethod):
     """GSD-Net: JoCoR small-loss co-training + GDA weights + (superpixel) label refinement + knowledge transfer.
 
     Options (defaults and their source):
         co_weight: g of Eq. 4, 0.5 (spec: 2D simulated sets; 0.1 for LIDC).
         gda: use the GDA weights of Eq. 9-10 (paper); False gives plain L_jocor (Eq. 6).
-        w_max: Eq. 9's w_max, 10 for 256x256 inputs (paper Sec. 4.2; 5 for 128x128).
+        w_max: Eq. 9's w_max, 10 for 256x256 inputs (paper Sec. 4.2; 5 for 128x128); the workflow derives it from
+            the working size by that rule (:meth:`working_size_defaults`) unless a config sets it.
         w_decay_every: epochs per unit decay of the cap, 10 (paper Eq. 9; the reference MMIS script uses 20).
         refinement: "superpixel" (SGLR, Eq. 12-14), "pixel" (Table 7's LR) or "none".
         superpixels: "slic" (paper) or "distance_bands" (reference code: the integer distance map D as labels).
@@ -100,9 +77,9 @@ class GSDNet(Method):
         region_rule: "threshold" (reference code) or "random" (paper wording), see ``region_masks``.
         kt_ce: "paper" (CE of logits) or "double_softmax" (reference: CE of softmax outputs).
         ramp_epochs: epochs of Eq. 5's forget-rate ramp, 20 (spec; reference ``num_gradual``).
+        inference: "fused" (Eq. 19's argmax of the summed logits) or "net1".
     """
 
-    num_networks: ClassVar[int] = 2
     uses_jittered_view: ClassVar[bool] = True
 
     def __init__(
@@ -119,27 +96,30 @@ class GSDNet(Method):
         r_cp: float = 0.5,
         region_rule: str = "threshold",
         kt_ce: str = "paper",
-        ramp_epochs: int = 20,
         **options: Any,
     ) -> None:
         super().__init__(**options)
-        self.co_weight = _check_float("co_weight", co_weight, 0.0)
-        self.gda = _check_bool("gda", gda)
-        self.w_max = _check_float("w_max", w_max, 0.0)
-        self.w_decay_every = _check_int("w_decay_every", w_decay_every, 1)
-        self.refinement = _check_choice("refinement", refinement, _REFINEMENTS)
-        self.superpixels = _check_choice("superpixels", superpixels, _SUPERPIXEL_SOURCES)
-        self.knowledge_transfer = _check_bool("knowledge_transfer", knowledge_transfer)
-        self.kt_start_epoch = _check_int("kt_start_epoch", kt_start_epoch, 0)
-        self.r_cp = _check_float("r_cp", r_cp, 0.0, 1.0)
-        self.region_rule = _check_choice("region_rule", region_rule, _REGION_RULES)
-        self.kt_ce = _check_choice("kt_ce", kt_ce, _KT_CROSS_ENTROPIES)
-        self.ramp_epochs = _check_int("ramp_epochs", ramp_epochs, 1)
+        self.co_weight = check_range("co_weight", co_weight, 0.0)
+        self.gda = gda
+        self.w_max = check_range("w_max", w_max, 0.0)
+        self.w_decay_every = check_at_least("w_decay_every", w_decay_every, 1)
+        self.refinement = check_choice("refinement", refinement, _REFINEMENTS)
+        self.superpixels = check_choice("superpixels", superpixels, _SUPERPIXEL_SOURCES)
+        self.knowledge_transfer = knowledge_transfer
+        self.kt_start_epoch = check_at_least("kt_start_epoch", kt_start_epoch, 0)
+        self.r_cp = check_range("r_cp", r_cp, 0.0, 1.0)
+        self.region_rule = check_choice("region_rule", region_rule, _REGION_RULES)
+        self.kt_ce = check_choice("kt_ce", kt_ce, _KT_CROSS_ENTROPIES)
+
+    @classmethod
+    def working_size_defaults(cls, spatial_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Eq. 9's ``w_max`` by the paper's resolution rule, linear in the image side: 10 at 256, 5 at 128."""
+        return {"w_max": W_MAX_AT_256 * max(spatial_shape[-2:]) / 256}
 
     def loss(self, logits: Sequence[torch.Tensor], batch: Batch, ctx: StepContext) -> LossOutput:
         """Eq. 19: L_gda, plus L_kt + L_con from ``kt_start_epoch`` when refinement or KT is on."""
         logits1, logits2 = logits
-        keep_ratio = retention(ctx.epoch, ctx.tau, self.ramp_epochs)
+        keep_ratio = self.keep_ratio(ctx)
         pixel_loss = co_regularised_pixel_loss(logits1, logits2, batch.labels, self.co_weight)
         if self.gda:
             weight_cap = gda_weight_cap(ctx.epoch, self.w_max, self.w_decay_every)
@@ -155,7 +135,7 @@ class GSDNet(Method):
             "keep_ratio": keep_ratio,
             "weight_cap": weight_cap,
             "search_loss": search_loss(logits1, logits2, batch.labels, search_set),
-            "gda_loss": base_loss.item(),
+            "gda_loss": base_loss.detach(),
         }
 
         refined = batch.labels
@@ -164,15 +144,15 @@ class GSDNet(Method):
             refined = self._refined_labels(logits1, logits2, batch, small_loss, ctx.generator)
             kt_loss, con_loss = self._transfer_losses(logits1, logits2, batch, refined, weights, ctx)
             total = total + kt_loss + con_loss
-            logs["kt_loss"] = kt_loss.item()
-            logs["consistency_loss"] = con_loss.item()
+            logs["kt_loss"] = kt_loss.detach()
+            logs["consistency_loss"] = con_loss.detach()
         else:
             logs["kt_loss"] = 0.0
             logs["consistency_loss"] = 0.0
 
         if batch.clean_labels is not None:
-            logs["refined_label_accuracy"] = (refined == batch.clean_labels).float().mean().item()
-            logs["noisy_label_accuracy"] = (batch.labels == batch.clean_labels).float().mean().item()
+            logs["refined_label_accuracy"] = (refined == batch.clean_labels).float().mean()
+            logs["noisy_label_accuracy"] = (batch.labels == batch.clean_labels).float().mean()
         return LossOutput(loss=total, logs=logs)
 
     def _refined_labels(

@@ -175,9 +175,10 @@ def consistency_loss(logits1: torch.Tensor, logits2: torch.Tensor, weights: torc
 
 
 @torch.no_grad()
-def search_loss(logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor, small_loss: torch.Tensor) -> float:
+def search_loss(logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor,
+                small_loss: torch.Tensor) -> torch.Tensor:
     """Eq. 20: mean over all pixels of ``sup_i`` on S and ``ce(p1, 1-y)_i + ce(p2, 1-y)_i`` on the complement S'."""
     supervised = pixel_cross_entropy(logits1, labels) + pixel_cross_entropy(logits2, labels)
     inverted = 1 - labels
     inverted_supervised = pixel_cross_entropy(logits1, inverted) + pixel_cross_entropy(logits2, inverted)
-    return torch.where(small_loss, supervised, inverted_supervised).mean().item()
+    return torch.where(small_loss, supervised, inverted_supervised).mean().detach()

@@ -19,63 +19,30 @@ from typing import Any
 
 import torch
 
-from common.errors import InputError
-from methods.base import Batch, LossOutput, Method, StepContext
+from methods.base import Batch, LossOutput, StepContext
+from methods.co_training import SmallLossMethod, clean_share_log
+from methods.options import check_choice, check_range
 from methods.registry import register_method
-from methods.selection import (
-    co_regularised_pixel_loss,
-    pixel_cross_entropy,
-    retention,
-    small_loss_mask,
-    symmetric_kl,
-)
+from methods.selection import co_regularised_pixel_loss, pixel_cross_entropy, small_loss_mask, symmetric_kl
 
 WEIGHTINGS = ("reference", "authors")
 
 
-def clean_share_log(selected: torch.Tensor, batch: Batch, key: str = "selected_clean_share") -> dict[str, float]:
-    """Diagnostic log ``{key: share of selected pixels whose noisy label equals the clean label}``.
-
-    Empty without clean labels. Only logged, never used in a loss.
-    """
-    if batch.clean_labels is None:
-        return {}
-    agrees = batch.labels == batch.clean_labels
-    return {key: (agrees & selected).sum().item() / max(int(selected.sum().item()), 1)}
-
-
 @register_method("jocor")
-class JoCoRMethod(Method):
+class JoCoRMethod(SmallLossMethod):
     """JoCoR with two networks; small-loss selection over the whole batch with the spec's shared schedule.
 
     Options: ``weighting`` (``reference`` | ``authors``), ``co_weight`` (g, 0.5), ``co_lambda`` (λ, 0.1; used by
     ``authors`` only), ``ramp_epochs`` (20: R(t) reaches 1 - tau at epoch 19, spec Eq. 5; JoCoR's code ramps
-    over ``num_gradual`` = 10 epochs).
+    over ``num_gradual`` = 10 epochs), ``inference`` (``fused``; JoCoR's code scores ``net1``).
     """
 
-    num_networks = 2
-
-    def __init__(
-        self,
-        weighting: str = "reference",
-        co_weight: float = 0.5,
-        co_lambda: float = 0.1,
-        ramp_epochs: int = 20,
-        **options: Any,
-    ) -> None:
+    def __init__(self, *, weighting: str = "reference", co_weight: float = 0.5, co_lambda: float = 0.1,
+                 **options: Any) -> None:
         super().__init__(**options)
-        if weighting not in WEIGHTINGS:
-            raise InputError(f"jocor: weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
-        if co_weight < 0:
-            raise InputError(f"jocor: co_weight must be >= 0, got {co_weight}")
-        if not 0.0 <= co_lambda <= 1.0:
-            raise InputError(f"jocor: co_lambda must be in [0, 1], got {co_lambda}")
-        if ramp_epochs < 1:
-            raise InputError(f"jocor: ramp_epochs must be >= 1, got {ramp_epochs}")
-        self.weighting = weighting
-        self.co_weight = float(co_weight)
-        self.co_lambda = float(co_lambda)
-        self.ramp_epochs = int(ramp_epochs)
+        self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
+        self.co_weight = check_range("co_weight", co_weight, 0.0)
+        self.co_lambda = check_range("co_lambda", co_lambda, 0.0, 1.0)
 
     def pixel_loss(self, logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``l_i`` of the configured weighting, shape ``(B, H, W)``."""
@@ -88,8 +55,8 @@ class JoCoRMethod(Method):
         """Eq. 6: mean of ``l_i`` over the batch's small-loss pixels S(t)."""
         logits1, logits2 = logits
         pixel_loss = self.pixel_loss(logits1, logits2, batch.labels)
-        keep_ratio = retention(ctx.epoch, ctx.tau, self.ramp_epochs)
+        keep_ratio = self.keep_ratio(ctx)
         selected = small_loss_mask(pixel_loss, keep_ratio)
         loss = pixel_loss[selected].mean()
-        logs = {"jocor": loss.item(), "keep_ratio": keep_ratio, **clean_share_log(selected, batch)}
+        logs = {"jocor": loss.detach(), "keep_ratio": keep_ratio, **clean_share_log(selected, batch)}
         return LossOutput(loss=loss, logs=logs)

@@ -44,7 +44,7 @@ class ReverseCrossEntropyMethod(Method):
         """Scaled mean RCE over all pixels of the batch."""
         (net_logits,) = logits
         loss = self.scale * reverse_cross_entropy(net_logits, batch.labels).mean()
-        return LossOutput(loss=loss, logs={"rce": loss.item()})
+        return LossOutput(loss=loss, logs={"rce": loss.detach()})
 
 
 @register_method("sce")
@@ -66,4 +66,4 @@ class SymmetricCrossEntropyMethod(Method):
         ce = pixel_cross_entropy(net_logits, batch.labels).mean()
         rce = reverse_cross_entropy(net_logits, batch.labels).mean()
         loss = self.alpha * ce + self.beta * rce
-        return LossOutput(loss=loss, logs={"ce": ce.item(), "rce": rce.item()})
+        return LossOutput(loss=loss, logs={"ce": ce.detach(), "rce": rce.detach()})

@@ -40,8 +40,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from common.errors import InputError
 from methods.base import Batch, LossOutput, Method, StepContext
+from methods.options import check_choice, check_range
 from methods.registry import register_method
 
 EPSILON = 1e-8
@@ -83,13 +83,9 @@ class TLossMethod(Method):
         self, nu_init: float = 1.0, nu_lr: float = 1e-3, reduction: str = "pixel_mean", **options: Any
     ) -> None:
         super().__init__(**options)
-        if reduction not in REDUCTIONS:
-            raise InputError(f"tloss: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
-        if nu_lr <= 0:
-            raise InputError(f"tloss: nu_lr must be positive, got {nu_lr}")
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        self.nu_lr = check_range("nu_lr", nu_lr, 0.0, low_open=True)
         self.nu = nn.Parameter(torch.tensor(float(nu_init)))
-        self.nu_lr = float(nu_lr)
-        self.reduction = reduction
 
     def loss(self, logits: Sequence[torch.Tensor], batch: Batch, ctx: StepContext) -> LossOutput:
         """Mean over the batch's images of the per-image NLL (divided by D for ``pixel_mean``)."""
@@ -100,7 +96,7 @@ class TLossMethod(Method):
         if self.reduction == "pixel_mean":
             loss = loss / fg_probs[0].numel()
         nu_value = (torch.exp(self.nu.detach()) + EPSILON).item()
-        return LossOutput(loss=loss, logs={"tloss": loss.item(), "nu": nu_value})
+        return LossOutput(loss=loss, logs={"tloss": loss.detach(), "nu": nu_value})
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """ν in its own group: lr ``nu_lr`` and no weight decay, as the authors' separate Adam group."""

@@ -18,7 +18,11 @@ PAPER_SETTINGS: dict[str, dict[str, Any]] = {
     "S_R": {"model": "markov", "steps": 200, "theta1": 0.2, "theta2": 0.05},
     "S_E": {"model": "markov", "steps": 200, "theta1": 0.8, "theta2": 0.05},
     "S_DE": {"model": "dilate_erode", "radius": [9, 11]},
-    "S_R_3D": {"model": "markov", "steps": 200, "theta1": 0.4, "theta2": 0.05, "theta3": 0.2},
+    # BraTS shrinking: T = 50 as the reference's scripts/README list it (the paper's Table 3 prints 200; only 50
+    # reaches its published Dice 86.03 on tumour-sized shapes, spec "Label-noise simulation"); the printed value
+    # stays available as S_R_3D_printed.
+    "S_R_3D": {"model": "markov", "steps": 50, "theta1": 0.4, "theta2": 0.05, "theta3": 0.2},
+    "S_R_3D_printed": {"model": "markov", "steps": 200, "theta1": 0.4, "theta2": 0.05, "theta3": 0.2},
     "S_E_3D": {"model": "markov", "steps": 50, "theta1": 0.6, "theta2": 0.05, "theta3": 0.2},
     "S_DE_3D": {"model": "dilate_erode", "radius": [2, 4]},
     # The Markov-noise authors' JSRT lung/heart setting "J1" (Yao et al. 2023), random flips on.

@@ -76,11 +76,13 @@ def mask_statistics(clean: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
 
 def _summary(stats: pd.DataFrame, pixel_counts: np.ndarray, setting_name: str, setting: LabelSource,
              resolution: str, seed: int) -> dict[str, Any]:
-    """summary.json: Dice mean/std (population), noise rate tau (share of all pixels that differ), parameters."""
+    """summary.json: Dice mean/std (population), min and max over the samples, noise rate tau (share of all pixels
+    that differ), parameters."""
     changes = stats["foreground_change"].dropna()
     differing = np.sum(stats["flipped_share"].to_numpy() * pixel_counts)
     return {"setting": setting_name, "parameters": setting.parameters(), "resolution": resolution, "seed": int(seed),
             "n": len(stats), "dice_mean": float(stats["dice"].mean()), "dice_std": float(stats["dice"].std(ddof=0)),
+            "dice_min": float(stats["dice"].min()), "dice_max": float(stats["dice"].max()),
             "noise_rate": float(differing / pixel_counts.sum()),
             "foreground_change_mean": float(changes.mean()) if len(changes) else None,
             "n_degenerate": int((stats["dice"] < DEGENERATE_DICE).sum()), "degenerate_dice": DEGENERATE_DICE}

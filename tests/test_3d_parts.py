@@ -88,7 +88,7 @@ def test_every_method_trains_a_step_on_volumes(method: str, options: dict) -> No
     output.loss.backward()
     assert output.loss.dim() == 0 and torch.isfinite(output.loss)
     assert all(parameter.grad is not None for parameter in networks[0].parameters())
-    assert instance.fuse([network(batch.images) for network in networks]).shape == (4, 16, 16, 16)
+    assert instance.predict(networks, batch.images).shape == (4, 16, 16, 16)
 
 
 def test_unet3d_keeps_the_volume_shape_and_has_the_documented_size() -> None:

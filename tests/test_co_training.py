@@ -167,10 +167,12 @@ def test_backward_through_two_conv_nets_is_finite_and_deterministic(name: str, o
 
 @pytest.mark.parametrize("name", ["coteaching", "jocor"])
 def test_options_are_checked(name: str) -> None:
-    with pytest.raises(TypeError, match="bogus"):
-        get_method(name)(bogus=1)
-    with pytest.raises(InputError, match="ramp_epochs"):
+    with pytest.raises(InputError, match=rf"^method '{name}': unknown option\(s\) bogus; known options: .*ramp_epochs"):
+        build_method(name, bogus=1)
+    with pytest.raises(InputError, match=rf"^method '{name}': option 'ramp_epochs' must be >= 1; got 0$"):
         build_method(name, ramp_epochs=0)
+    with pytest.raises(InputError, match=rf"^method '{name}': option 'inference' must be one of fused, net1; got 'x'$"):
+        build_method(name, inference="x")
 
 
 def test_jocor_invalid_weighting() -> None:

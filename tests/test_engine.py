@@ -72,7 +72,7 @@ class ToyLearnableTemperature(Method):
 @pytest.fixture(autouse=True)
 def toy_methods(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register the toy methods for one test only, so the suite's registry stays as the project defines it."""
-    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))
+    monkeypatch.setattr(registry.METHODS, "_entries", dict(registry.METHODS._entries))
     registry.register_method("test_engine_ce")(ToyCrossEntropy)
     registry.register_method("test_engine_two_views")(ToyTwoViews)
     registry.register_method("test_engine_learnable")(ToyLearnableTemperature)
@@ -219,3 +219,21 @@ def test_bad_inputs_are_input_errors(inputs: tuple[Path, Path], tmp_path: Path) 
         train(_config(inputs, method="nope"), tmp_path / "run", tmp_path / "ck", log=_quiet)
     with pytest.raises(InputError, match=r"data\.npz: file not found"):
         train(_config(inputs, prepared_dir=tmp_path / "missing"), tmp_path / "run", tmp_path / "ck", log=_quiet)
+
+
+def test_execution_settings_are_checked_and_each_is_deterministic(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"^run config key 'memory_format': 'nhwc' is not one of channels_last, "):
+        _config(inputs, memory_format="nhwc")
+    with pytest.raises(InputError, match=r"^run config key 'precision': 'fp16' is not one of fp32, bf16$"):
+        _config(inputs, precision="fp16")
+    with pytest.raises(InputError, match=r"^run config key 'compile': expected bool, got 'yes'$"):
+        _config(inputs, compile="yes")
+    losses = {}
+    for name, settings in {"nchw": {"memory_format": "contiguous"}, "nhwc": {}, "bf16": {"precision": "bf16"},
+                           "bf16_again": {"precision": "bf16"}}.items():
+        train(_config(inputs, epochs=2, eval_last_k=1, **settings), tmp_path / name, tmp_path / f"ck_{name}",
+              log=_quiet)
+        losses[name] = pd.read_csv(tmp_path / name / "epochs.csv")["loss"].tolist()
+    assert losses["bf16"] == losses["bf16_again"]
+    assert losses["nchw"] != losses["bf16"]
+    assert losses["nchw"] == pytest.approx(losses["nhwc"], rel=1e-3)

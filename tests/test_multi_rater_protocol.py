@@ -59,7 +59,7 @@ def test_consensus_needs_half_of_the_raters() -> None:
 @pytest.fixture
 def grouped_adapter(monkeypatch: pytest.MonkeyPatch) -> str:
     """:class:`GroupedSlices` registered for one test only."""
-    monkeypatch.setitem(registry._ADAPTERS, "grouped_slices_fixture", GroupedSlices)
+    monkeypatch.setitem(registry.ADAPTERS._entries, "grouped_slices_fixture", GroupedSlices)
     monkeypatch.setattr(GroupedSlices, "registry_name", "grouped_slices_fixture")
     return "grouped_slices_fixture"
 

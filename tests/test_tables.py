@@ -11,7 +11,7 @@ import pytest
 
 from common.errors import InputError
 from evaluation.runs import aggregate_runs, build_method_table, load_run
-from evaluation.table3 import SYNTHETIC_LABEL, build_table3, write_table3
+from evaluation.table3 import SYNTHETIC_LABEL, TABLE3_CAPTION, build_table3, write_table3
 from evaluation.tables import comparison_columns, format_mean_std, render_table, write_table
 
 SETTINGS = ("S_DE", "S_R", "S_E")
@@ -172,3 +172,26 @@ def test_run_with_dice_in_points_is_rejected(tmp_path: Path) -> None:
         aggregate_runs([run])
     with pytest.raises(InputError, match=r"summary\.json"):
         load_run(tmp_path / "runs" / "nowhere" / "seed0")
+
+
+def test_a_variant_that_cannot_run_keeps_its_row_with_the_reason(tmp_path: Path) -> None:
+    frame = pd.DataFrame([{"variant": "CE", "dataset": "kvasir", "setting": "S_R", "seed": 0, "dice_mean": 70.0,
+                           "dice_std": 1.0}])
+    table = build_method_table(frame, "4", {"CE": "CE Loss", "MSA": "MSA"}, lambda d, s: f"Kvasir {s}",
+                               not_run={"MSA": "not run: no SAM checkpoint"})
+    msa = table[table["Variant"] == "MSA"].iloc[0]
+    assert msa["kvasir S_R ours"] == "not run: no SAM checkpoint"
+    assert msa["kvasir S_R paper"] == "78.46 ± 0.56"
+    assert table[table["Variant"] == "CE"].iloc[0]["kvasir S_R ours"] == "70.00 ± 1.00"
+
+
+def test_table3_shows_the_per_volume_spread_of_volume_sets(tmp_path: Path) -> None:
+    summaries = write_noise_results(tmp_path, "toy", True, 0.70)
+    assert set(build_table3(summaries)["Min-max (%)"]) == {"—"}  # images: no spread column values
+    metadata = tmp_path / "prepared" / "toy" / "metadata.json"
+    metadata.write_text(json.dumps({**json.loads(metadata.read_text()), "working_size": [16, 24, 24]}))
+    for path in summaries:
+        path.write_text(json.dumps({**json.loads(path.read_text()), "dice_min": 0.612, "dice_max": 0.9345}))
+    table = build_table3(summaries)
+    assert set(table["Min-max (%)"]) == {"61.20-93.45"}
+    assert "S_R_3D is M(50, 0.4, 0.05)" in render_table(table, "t", TABLE3_CAPTION)["md"]

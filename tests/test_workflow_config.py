@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import jsonschema
@@ -10,7 +11,6 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-import methods
 from common.errors import InputError
 from common.workflow_config import (
     GENERATED_ADAPTERS,
@@ -48,16 +48,33 @@ def test_default_config_and_its_overlays_are_valid(overlay: str | None) -> None:
     check_config(config)
 
 
-def test_schema_method_enum_agrees_with_registry() -> None:
-    enum = SCHEMA["properties"]["variants"]["additionalProperties"]["properties"]["method"]["enum"]
-    assert sorted(enum) == methods.available_methods()
+def test_the_schema_does_not_repeat_the_registries() -> None:
+    text = (ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    assert not any(f"{name}," in text or f", {name}]" in text
+                   for name in ("gsdnet", "coteaching", "kvasir_seg", "lidc_pickle", "unet3d_small"))
 
 
-def test_schema_adapter_enum_agrees_with_registry() -> None:
-    import adapters
-
-    enum = SCHEMA["properties"]["datasets"]["additionalProperties"]["properties"]["adapter"]["enum"]
-    assert sorted(enum) == sorted(adapters.available_adapters())
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["variants"]["CE"].update(method="cee"),
+         r"^config key variants\.CE\.method: unknown method 'cee'; known methods: .*\bce\b.*gsdnet"),
+        (lambda c: c["datasets"]["synthetic"].update(adapter="synthetc"),
+         r"^config key datasets\.synthetic\.adapter: unknown adapter 'synthetc'; known adapters: brats, "),
+        (lambda c: c["datasets"]["lidc"]["method_options"].update(gsdnett={}),
+         r"^config key datasets\.lidc\.method_options: unknown method 'gsdnett'; known methods: "),
+        (lambda c: c["training"].update(backbone="unet"),
+         r"^config key training\.backbone: unknown backbone 'unet'; known backbones: mit_unet, unet3d_small, "),
+        (lambda c: c["variants"]["CE"].update(training={"backbone": "resnet"}),
+         r"^config key variants\.CE\.training\.backbone: unknown backbone 'resnet'; known backbones: "),
+    ],
+)
+def test_registry_names_are_checked_with_the_known_names(edit, message: str) -> None:
+    config = default_config()
+    jsonschema.validate(config, SCHEMA)
+    edit(config)
+    with pytest.raises(InputError, match=message):
+        check_config(config)
 
 
 def test_unknown_top_level_key_is_named() -> None:
@@ -87,12 +104,6 @@ def test_missing_required_key() -> None:
     config = default_config()
     del config["noise_settings"]
     assert "'noise_settings' is a required property" in schema_error(config)
-
-
-def test_unknown_method_in_variant_is_rejected_by_schema() -> None:
-    config = default_config()
-    config["variants"]["Mine"] = {"method": "not_a_method"}
-    assert schema_error(config).startswith("variants.Mine.method:")
 
 
 def test_unknown_noise_setting_of_a_dataset() -> None:
@@ -151,7 +162,8 @@ def test_experiment_runs_cover_the_grid() -> None:
     config["seeds"] = [0, 1]
     runs = experiment_runs(config, "table4")
     experiment = config["experiments"]["table4"]
-    assert len(runs) == len(experiment["settings"]) * len(experiment["variants"]) * 2
+    runnable = [variant for variant in experiment["variants"] if variant != "MSA"]  # MSA: no SAM checkpoint here
+    assert len(runs) == len(experiment["settings"]) * len(runnable) * 2
     assert Path("results/runs/synthetic/S_R/CE/seed1/summary.json") in runs
 
 
@@ -182,3 +194,86 @@ def test_paper_data_sets_of_the_active_data_sets() -> None:
     assert paper_data_sets(config) == {"synthetic": "Kvasir", "synthetic_raters": "LIDC", "synthetic3d": "BraTS2020"}
     config["datasets"]["kvasir"]["path"] = "/data/kvasir"
     assert paper_data_sets(config)["kvasir"] is None
+
+
+def test_msa_without_a_checkpoint_is_left_out_and_a_missing_checkpoint_is_refused(tmp_path: Path) -> None:
+    config = default_config()
+    check_config(config)
+    runs = [str(path) for path in experiment_runs(config, "table4")]
+    assert "MSA" in config["experiments"]["table4"]["variants"] and not any("/MSA/" in run for run in runs)
+    assert any("/GSD-Net/" in run for run in runs)
+    config["variants"]["MSA"]["sam_checkpoint"] = str(tmp_path / "sam_vit_b_01ec64.pth")
+    with pytest.raises(InputError, match=r"^config key variants\.MSA\.sam_checkpoint: MSA needs the SAM ViT-B "
+                                         rf"checkpoint: .*; file not found: {tmp_path}/sam_vit_b_01ec64\.pth$"):
+        check_config(config)
+
+
+def test_the_brats_shrinking_setting_is_the_reference_scripts_and_the_printed_one_is_kept() -> None:
+    from noise.settings import PAPER_SETTINGS
+
+    for settings in (default_config()["noise_settings"], PAPER_SETTINGS):
+        assert settings["S_R_3D"]["steps"] == 50 and settings["S_R_3D_printed"]["steps"] == 200
+        assert {key: value for key, value in settings["S_R_3D"].items() if key != "steps"} == \
+            {key: value for key, value in settings["S_R_3D_printed"].items() if key != "steps"}
+
+
+def paper_config() -> dict:
+    config = default_config()
+    update_config(config, yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
+    return config
+
+
+def test_method_options_per_data_set_and_setting() -> None:
+    config = paper_config()
+    for dataset in ("shenzhen", "busuc"):
+        assert method_options(config, "GSD-Net", dataset, "S_E")[1]["r_cp"] == 0.1
+        assert "r_cp" not in method_options(config, "GSD-Net", dataset, "S_R")[1]
+    assert "r_cp" not in method_options(config, "GSD-Net", "kvasir", "S_E")[1]
+    config["datasets"]["shenzhen"]["setting_method_options"]["S_X"] = {"gsdnet": {"r_cp": 0.2}}
+    with pytest.raises(InputError, match=r"^config key datasets\.shenzhen\.setting_method_options\.S_X: 'S_X' is not "
+                                         r"in datasets\.shenzhen\.noise$"):
+        check_config(config)
+    config = paper_config()
+    config["datasets"]["busuc"]["setting_method_options"]["S_E"]["gsdnet"]["r_cp"] = 2.0
+    with pytest.raises(InputError, match=r"^config key datasets\.busuc\.setting_method_options\.S_E\.gsdnet: method "
+                                         r"'gsdnet': option 'r_cp' must be in \[0, 1\]; got 2.0$"):
+        check_config(config)
+
+
+def test_gsdnet_w_max_is_derived_from_the_working_size_unless_set() -> None:
+    config = default_config()
+    assert method_options(config, "GSD-Net", "synthetic", "S_R")[1]["w_max"] == 2.5  # 64^2: the value once typed
+    assert method_options(config, "GSD-Net", "lidc", "A1")[1]["w_max"] == 5.0        # 128^2
+    assert method_options(config, "GSD-Net", "kvasir", "S_R")[1]["w_max"] == 10.0    # 256^2
+    assert method_options(config, "GSD-Net", "synthetic3d", "S_R_3D")[1]["w_max"] == 2  # set by the data set
+    config["variants"]["GSD-Net"]["w_max"] = 7
+    assert method_options(config, "GSD-Net", "kvasir", "S_R")[1]["w_max"] == 7
+    assert "w_max" not in method_options(config, "CE", "kvasir", "S_R")[1]
+
+
+@pytest.mark.slow
+def test_the_paper_profile_plans_the_s_e_runs_of_shenzhen_and_busuc(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    paths = {}
+    for dataset in ("shenzhen", "busuc"):
+        root = tmp_path / dataset
+        for index in range(6):
+            split = "" if index < 4 else "_test"
+            for folder in (f"images{split}", f"masks{split}"):
+                (root / folder).mkdir(parents=True, exist_ok=True)
+            mask = np.zeros((64, 64), np.uint8)
+            mask[16:40, 20:44] = 255
+            Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(root / f"images{split}" / f"c{index}.png")
+            Image.fromarray(mask).save(root / f"masks{split}" / f"c{index}.png")
+        paths[dataset] = {"path": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path / "work"), "--configfile", str(ROOT / "config" / "paper.yaml"),
+         "--config", f"datasets={json.dumps(paths)}"], capture_output=True, text=True, check=True)
+    for dataset in ("shenzhen", "busuc"):
+        assert f"results/runs/{dataset}/S_E/GSD-Net/seed0/summary.json" in result.stdout

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +31,17 @@ from common.atomic import atomic_path, write_csv, write_json, write_npz
 from common.errors import InputError
 from common.provenance import provenance
 from evaluation.metrics import EMPTY_MASK_SCORES, dice_from_counts, overlap_counts
-from methods.base import Method, StepContext
+from methods.base import (
+    JITTERED_NETWORK,
+    Batch,
+    EpochContext,
+    LossOutput,
+    Method,
+    NetworkFactory,
+    OptimizerSettings,
+    StepContext,
+    TrainingSetView,
+)
 from methods.registry import build_method
 from training.augment import InputScaler, augment_batch
 from training.data import (
@@ -51,8 +62,6 @@ PREDICTIONS_NAME = "predictions.npz"
 CHECKPOINT_FORMAT = 1
 #: Run config keys that do not change results: paths (the files' contents are hashed instead) and threads.
 _UNHASHED_KEYS = ("prepared_dir", "noise_dir", "superpixels_path", "distance_path", "threads")
-#: Index of the network that sees the colour-jittered view (network 2) for methods with ``uses_jittered_view``.
-JITTERED_NETWORK = 1
 
 
 @dataclass
@@ -97,29 +106,75 @@ def device_name(device: torch.device) -> str:
 
 
 @contextlib.contextmanager
-def torch_settings(device: torch.device, threads: int | None) -> Iterator[None]:
-    """Set torch's CPU threads and (on CPU) deterministic algorithms for the run; restore them afterwards."""
+def torch_settings(device: torch.device, threads: int | None, deterministic: bool = False) -> Iterator[None]:
+    """Set torch's CPU threads and deterministic algorithms (always on CPU; on CUDA with ``deterministic``, which
+    also turns cuDNN autotuning off; else cuDNN autotunes) for the run; restore them afterwards."""
     previous_threads = torch.get_num_threads()
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
     if threads is not None:
         torch.set_num_threads(threads)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = deterministic
+        torch.backends.cudnn.benchmark = not deterministic
     try:
         yield
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_deterministic, warn_only=previous_warn_only)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous_cudnn
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run computes: its device, the memory format of networks and inputs, and the autocast precision."""
+
+    device: torch.device
+    channels_last: bool = False
+    bf16: bool = False
+
+    @classmethod
+    def of(cls, config: RunConfig, device: torch.device) -> Execution:
+        return cls(device=device, channels_last=config.memory_format == "channels_last",
+                   bf16=config.precision == "bf16")
+
+    def layout(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` (``(B, C, H, W)`` or ``(B, C, D, H, W)``) in the run's memory format."""
+        if not self.channels_last or tensor.dim() not in (4, 5):
+            return tensor
+        return tensor.contiguous(memory_format=torch.channels_last if tensor.dim() == 4 else torch.channels_last_3d)
+
+    def prepare(self, network: nn.Module, dims: int) -> nn.Module:
+        """``network`` on the device, in the run's memory format for ``dims``-D inputs."""
+        network = network.to(self.device)
+        if self.channels_last:
+            network = network.to(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+        return network
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """bf16 autocast on the run's device type when ``bf16``, else a no-op context."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+
+#: fp32, NCHW on the CPU: what a step runs as when no Execution is given.
+PLAIN_CPU = Execution(torch.device("cpu"))
+
+
+def network_factory(backbone: str, in_channels: int, seed: int) -> NetworkFactory:
+    """The run's :class:`NetworkFactory`: network ``i`` initialised under ``torch.manual_seed`` of (seed, i)."""
+    return NetworkFactory(backbone=backbone, in_channels=in_channels,
+                          seed_of=lambda index: derive_seed(seed, "network", index), make=build_network)
 
 
 def build_networks(method: Method, backbone: str, in_channels: int, seed: int) -> list[nn.Module]:
-    """``method.num_networks`` networks, network ``i`` initialised under ``torch.manual_seed`` of (seed, i)."""
-    networks = []
-    for index in range(method.num_networks):
-        torch.manual_seed(derive_seed(seed, "network", index))
-        networks.append(build_network(backbone, in_channels))
-    return networks
+    """The method's networks (:meth:`Method.build_networks`) on the run's backbone, seeded per network index."""
+    return method.build_networks(network_factory(backbone, in_channels, seed))
 
 
 def count_parameters(modules: Sequence[nn.Module]) -> int:
@@ -127,11 +182,10 @@ def count_parameters(modules: Sequence[nn.Module]) -> int:
     return sum(parameter.numel() for module in modules for parameter in module.parameters())
 
 
-def build_optimizer(config: RunConfig, networks: Sequence[nn.Module], method: Method) -> torch.optim.SGD:
-    """SGD over every network's parameters (one group) plus the method's own parameter groups."""
-    groups: list[dict[str, Any]] = [{"params": [p for network in networks for p in network.parameters()]}]
-    groups.extend(method.parameter_groups())
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+def optimizer_settings(config: RunConfig) -> OptimizerSettings:
+    """The protocol's optimiser settings of ``config``, as a method's :meth:`Method.configure_optimizer` sees them."""
+    return OptimizerSettings(lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                             epochs=config.epochs)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -139,54 +193,123 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def network_inputs(method: Method, images: torch.Tensor, jittered: torch.Tensor) -> list[torch.Tensor]:
-    """The input of each network: network 2 gets ``jittered`` when the method uses the jittered view."""
-    return [
-        jittered if method.uses_jittered_view and index == JITTERED_NETWORK else images
-        for index in range(method.num_networks)
-    ]
+def training_step(method: Method, networks: Sequence[nn.Module], optimizer: torch.optim.Optimizer, batch: Batch,
+                  ctx: StepContext, execution: Execution = PLAIN_CPU) -> LossOutput:
+    """One SGD step of ``method`` on ``batch``: forward and loss (under the run's autocast), backward, the
+    after-backward hook, the optimiser step and the after-step hook. The engine and the throughput benchmark both
+    train through this function."""
+    with execution.autocast():
+        outputs = method.forward_batch(networks, batch, ctx)
+        output = method.loss(outputs, batch, ctx)
+    optimizer.zero_grad(set_to_none=True)
+    output.loss.backward()
+    method.after_backward(networks, ctx)
+    optimizer.step()
+    method.after_step(networks, ctx)
+    return output
+
+
+class LogAccumulator:
+    """Sums of the loss and of a method's per-step logs; tensors stay on the device until :meth:`means`."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.steps = 0
+        self.sums: dict[str, float | torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, output: LossOutput) -> None:
+        self.loss_sum += output.loss.detach()
+        self.steps += 1
+        for key, value in output.logs.items():
+            value = value.detach().double() if isinstance(value, torch.Tensor) else float(value)
+            self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        """``loss`` and every log key (sorted): their means over the steps that logged them (one host read)."""
+        row = {"loss": self.loss_sum.item() / self.steps}
+        row.update({key: float(self.sums[key]) / self.counts[key] for key in sorted(self.sums)})
+        return row
+
+
+def training_set_view(train_set: TrainingSet) -> TrainingSetView:
+    """The un-augmented fields of ``train_set`` the epoch hooks may read."""
+    fields = train_set.fields
+    return TrainingSetView(labels=fields["labels"], superpixels=fields["superpixels"], distance=fields["distance"])
+
+
+@torch.no_grad()
+def infer_training_set(networks: Sequence[nn.Module], train_set: TrainingSet, scaler: InputScaler,
+                       batch_size: int, execution: Execution = PLAIN_CPU) -> list[torch.Tensor]:
+    """Every network's ``(N, 2, H, W)`` float32 logits over the training set, in eval mode, without augmentation;
+    the networks are back in train mode afterwards."""
+    for network in networks:
+        network.eval()
+    images = train_set.fields["images"]
+    logits: list[list[torch.Tensor]] = [[] for _ in networks]
+    for start in range(0, len(train_set), batch_size):
+        inputs = execution.layout(scaler(images[start:start + batch_size].float()))
+        with execution.autocast():
+            for index, network in enumerate(networks):
+                logits[index].append(network(inputs).float())
+    for network in networks:
+        network.train()
+    return [torch.cat(parts) for parts in logits]
+
+
+def epoch_context(epoch: int, config: RunConfig, networks: Sequence[nn.Module], optimizer: torch.optim.Optimizer,
+                  train_set: TrainingSet, scaler: InputScaler, tau: float, device: torch.device) -> EpochContext:
+    """What the epoch hooks of ``epoch`` receive (their generator is seeded by (seed, epoch) apart from the steps')."""
+    return EpochContext(
+        epoch=epoch, num_epochs=config.epochs, tau=tau, networks=networks, optimizer=optimizer,
+        training_set=training_set_view(train_set),
+        infer_training_set=lambda: infer_training_set(networks, train_set, scaler, config.eval_batch_size,
+                                                      Execution.of(config, device)),
+        generator=seeded_generator(config.seed, epoch, "epoch_hooks", device=device))
 
 
 def train_epoch(epoch: int, config: RunConfig, networks: Sequence[nn.Module], method: Method,
                 optimizer: torch.optim.Optimizer, train_set: TrainingSet, scaler: InputScaler, tau: float,
                 device: torch.device) -> dict[str, float]:
-    """One epoch of SGD steps; returns the mean loss, the means of the method's logs and the seconds taken."""
+    """One epoch: the epoch-start hook, one :func:`training_step` per full batch, the epoch-end hook; returns the
+    mean loss, the means of the method's logs, the epoch-end logs and the seconds taken."""
     start = time.perf_counter()
     for network in networks:
         network.train()
     method.train()
     torch.manual_seed(derive_seed(config.seed, epoch, "torch"))
     data_generator = seeded_generator(config.seed, epoch, "data")
-    ctx = StepContext(epoch=epoch, num_epochs=config.epochs, tau=tau, networks=networks,
-                      generator=seeded_generator(config.seed, epoch, "method", device=device))
+    hooks = epoch_context(epoch, config, networks, optimizer, train_set, scaler, tau, device)
+    method.on_epoch_start(hooks)
     with_jitter = method.uses_jittered_view and method.num_networks > JITTERED_NETWORK
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    log_sums: dict[str, float] = {}
-    log_counts: dict[str, int] = {}
     batches = epoch_batches(len(train_set), config.batch_size, data_generator)
-    for indices in batches:
-        batch = augment_batch(train_set.take(indices), data_generator, scaler, config.jitter_strength, with_jitter)
-        logits = [network(inputs) for network, inputs in
-                  zip(networks, network_inputs(method, batch.images, batch.jittered), strict=True)]
-        output = method.loss(logits, batch, ctx)
-        optimizer.zero_grad(set_to_none=True)
-        output.loss.backward()
-        optimizer.step()
-        loss_sum += output.loss.detach()
-        for key, value in output.logs.items():
-            log_sums[key] = log_sums.get(key, 0.0) + float(value)
-            log_counts[key] = log_counts.get(key, 0) + 1
+    ctx = StepContext(epoch=epoch, num_epochs=config.epochs, tau=tau, networks=networks,
+                      generator=seeded_generator(config.seed, epoch, "method", device=device),
+                      iteration=epoch * len(batches), steps_per_epoch=len(batches))
+    logs = LogAccumulator(device)
+    execution = Execution.of(config, device)
+    for step, indices in enumerate(batches):
+        fields = train_set.take(indices)
+        indices = indices.to(fields["labels"].device)
+        fields["labels"] = method.training_labels(indices, fields["labels"])
+        batch = augment_batch(fields, data_generator, scaler, config.jitter_strength, with_jitter)
+        batch.indices = indices
+        batch.images, batch.jittered = execution.layout(batch.images), execution.layout(batch.jittered)
+        ctx.iteration = epoch * len(batches) + step
+        logs.add(training_step(method, networks, optimizer, batch, ctx, execution))
+    row = logs.means()
+    row.update(method.on_epoch_end(hooks))
     _synchronize(device)
-    row = {"loss": loss_sum.item() / len(batches)}
-    row.update({key: log_sums[key] / log_counts[key] for key in sorted(log_sums)})
     row["train_seconds"] = time.perf_counter() - start
     return row
 
 
 @torch.no_grad()
 def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, scaler: InputScaler,
-             batch_size: int, device: torch.device, empty_score: float = 1.0) -> Evaluation:
-    """Score the test split with ``method.fuse`` of every network's logits (networks in eval mode).
+             batch_size: int, device: torch.device, empty_score: float = 1.0,
+             execution: Execution = PLAIN_CPU) -> Evaluation:
+    """Score the test split with ``method.predict`` (networks in eval mode).
 
     Per image (the reference's protocol): per-image Dice against each reference mask, averaged per batch of
     ``batch_size`` and then over batches. Per group (``test_set.groups`` set): the Dice of each rebuilt volume
@@ -201,10 +324,11 @@ def evaluate(networks: Sequence[nn.Module], method: Method, test_set: TestSet, s
     intersections, totals, batch_means, predictions = [], [], [], []
     inference_seconds = 0.0
     for rows in test_set.batches(batch_size):
-        images = scaler(test_set.images[rows].float())
+        images = execution.layout(scaler(test_set.images[rows].float()))
         _synchronize(device)
         inference_start = time.perf_counter()
-        prediction = method.fuse([network(images) for network in networks])
+        with execution.autocast():
+            prediction = method.predict(networks, images)
         _synchronize(device)
         inference_seconds += time.perf_counter() - inference_start
         batch_references = references[rows]
@@ -355,6 +479,8 @@ def _summary(config: RunConfig, progress: Progress, tau: float, scaler: InputSca
         "inference_ms_per_image": progress.inference_ms_per_image,
         "num_parameters": count_parameters([*networks, method]),
         "num_networks": len(networks),
+        "inference": getattr(method, "inference", "single network" if len(networks) == 1 else "fused"),
+        "execution": f"{config.memory_format}, {config.precision}",
         "resumed_at_epoch": resumed_at,
     }
 
@@ -370,7 +496,7 @@ def train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable[
     threads. Returns the summary.
     """
     device = select_device(config.device)
-    with torch_settings(device, threads if threads is not None else config.threads):
+    with torch_settings(device, threads if threads is not None else config.threads, config.deterministic):
         return _train(config, Path(out_dir), Path(checkpoint_dir), log, device, keep_checkpoint)
 
 
@@ -379,13 +505,20 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
     data = load_run_data(config, log)
     check_input_size(config.backbone, tuple(data.train.fields["images"].shape[2:]))
     method = build_method(config.method, **config.method_options).to(device)
-    networks = [network.to(device) for network in build_networks(method, config.backbone, data.channels, config.seed)]
-    optimizer = build_optimizer(config, networks, method)
+    execution = Execution.of(config, device)
+    dims = data.train.fields["images"].dim() - 2
+    networks = [execution.prepare(network, dims)
+                for network in build_networks(method, config.backbone, data.channels, config.seed)]
+    if config.compile:
+        for network in networks:
+            network.compile()
+    optimizer = method.configure_optimizer(networks, optimizer_settings(config))
     fingerprint = run_fingerprint(config, data.sources)
     checkpoint_path = checkpoint_dir / CHECKPOINT_NAME
+    train_set, test_set = data.train.to(device), data.test.to(device)
+    method.on_train_start(training_set_view(train_set), device)
     progress = load_checkpoint(checkpoint_path, fingerprint, networks, optimizer, method, device, log)
     resumed_at = progress.next_epoch if progress.next_epoch > 0 else None
-    train_set, test_set = data.train.to(device), data.test.to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     log(f"{config.method} on {config.backbone}: {len(train_set)} train / {len(test_set)} test images, "
@@ -399,7 +532,8 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
         row.update(train_epoch(epoch, config, networks, method, optimizer, train_set, data.scaler, data.tau, device))
         row.update(eval_seconds=None, dice_batch_mean=None, dice_image_mean=None)
         if epoch >= first_evaluated:
-            result = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size, device, empty_score)
+            result = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size, device, empty_score,
+                              execution)
             row.update(eval_seconds=result.seconds, dice_batch_mean=result.dice_batch_mean,
                        dice_image_mean=result.dice_image_mean)
             row.update(dict(zip(rater_columns, map(float, result.rater_protocol), strict=False)))
@@ -429,7 +563,7 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
               pd.DataFrame(progress.per_image_rows, columns=["epoch", "name", "dice", *rater_columns]))
     if final_predictions is None:  # resumed after the last epoch: the checkpoint holds the final networks
         final_predictions = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size,
-                                     device, empty_score).predictions
+                                     device, empty_score, execution).predictions
     write_npz(out_dir / PREDICTIONS_NAME, masks=final_predictions, names=np.array(test_set.names, dtype=str))
     write_json(out_dir / "summary.json", summary)
     if not keep_checkpoint:

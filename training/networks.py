@@ -10,18 +10,24 @@ volumes to ``(B, num_classes, D, H, W)`` logits (D, H, W multiples of 16). Pretr
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from common.errors import InputError
+from common.registry import Registry
 
 #: Layers per spatial dimensionality: convolution, batch norm, max pooling, interpolation mode.
 _LAYERS: dict[int, tuple[type[nn.Module], type[nn.Module], type[nn.Module], str]] = {
     2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, "bilinear"),
     3: (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, "trilinear"),
 }
+
+
+#: Shares of SmallUNet's ``dropout`` per encoder level, input level first (RMD's Unet2D rates over its 0.5).
+_DROPOUT_SHARES = (0.1, 0.2, 0.4, 0.6, 1.0)
 
 
 class DoubleConv(nn.Sequential):
@@ -73,10 +79,20 @@ class SmallUNet(nn.Module):
     About 1.08 M parameters for 3 input channels and 2 classes. ``dims=3`` builds the same design for volumes
     (3x3x3 convolutions, BatchNorm3d, 2x2x2 max pooling, trilinear upsampling): 3,239,890 parameters for
     4 input channels (BraTS's sequences) and 2 classes at base width 16.
+
+    ``dropout`` (default 0, none) is an optional element-wise dropout on the five encoder outputs, at rates
+    ``dropout`` times 0.1, 0.2, 0.4, 0.6, 1 from the input level to the bottleneck (RMD's Unet2D: 0.05, 0.1, 0.2,
+    0.3, 0.5, i.e. ``dropout = 0.5``). It acts only in train mode while :attr:`dropout_enabled` is set (RMD's
+    strong pass sets it); otherwise the network computes exactly as without it and draws no random numbers.
     """
 
-    def __init__(self, in_channels: int, num_classes: int = 2, base_width: int = 16, dims: int = 2) -> None:
+    def __init__(self, in_channels: int, num_classes: int = 2, base_width: int = 16, dims: int = 2,
+                 dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise InputError(f"SmallUNet: dropout must be in [0, 1), got {dropout}")
+        self.dropout_rates = [dropout * share for share in _DROPOUT_SHARES]
+        self.dropout_enabled = False
         widths = [base_width * 2**level for level in range(5)]
         self.inc = DoubleConv(in_channels, widths[0], dims=dims)
         self.downs = nn.ModuleList([
@@ -95,23 +111,37 @@ class SmallUNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes, H, W)``."""
-        features = [self.inc(images)]
-        for down in self.downs:
-            features.append(down(features[-1]))
+        features = [self._dropped(self.inc(images), 0)]
+        for level, down in enumerate(self.downs, start=1):
+            features.append(self._dropped(down(features[-1]), level))
         decoded = features.pop()
         for up in self.ups:
             decoded = up(decoded, features.pop())
         return self.head(decoded)
 
+    def _dropped(self, features: torch.Tensor, level: int) -> torch.Tensor:
+        """``features`` of encoder ``level`` after its dropout, when dropout is on (train mode, flag set)."""
+        rate = self.dropout_rates[level]
+        if self.dropout_enabled and self.training and rate > 0.0:
+            return F.dropout(features, rate, training=True)
+        return features
 
-def _unet_small(in_channels: int, num_classes: int) -> nn.Module:
-    return SmallUNet(in_channels, num_classes)
+
+#: Backbone factories by name: ``factory(in_channels, num_classes, **options)``.
+BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
 
 
-def _unet3d_small(in_channels: int, num_classes: int) -> nn.Module:
-    return SmallUNet(in_channels, num_classes, dims=3)
+@BACKBONES.register("unet_small")
+def _unet_small(in_channels: int, num_classes: int, **options: Any) -> nn.Module:
+    return SmallUNet(in_channels, num_classes, **options)
 
 
+@BACKBONES.register("unet3d_small")
+def _unet3d_small(in_channels: int, num_classes: int, **options: Any) -> nn.Module:
+    return SmallUNet(in_channels, num_classes, dims=3, **options)
+
+
+@BACKBONES.register("unetpp")
 def _unetpp(in_channels: int, num_classes: int) -> nn.Module:
     import segmentation_models_pytorch as smp
 
@@ -119,18 +149,11 @@ def _unetpp(in_channels: int, num_classes: int) -> nn.Module:
                             classes=num_classes)
 
 
+@BACKBONES.register("mit_unet")
 def _mit_unet(in_channels: int, num_classes: int) -> nn.Module:
     import segmentation_models_pytorch as smp
 
     return smp.Unet(encoder_name="mit_b0", encoder_weights=None, in_channels=in_channels, classes=num_classes)
-
-
-_BACKBONES: dict[str, Callable[[int, int], nn.Module]] = {
-    "unet_small": _unet_small,
-    "unet3d_small": _unet3d_small,
-    "unetpp": _unetpp,
-    "mit_unet": _mit_unet,
-}
 
 
 #: Per backbone: its inputs' spatial dimensionality, and the multiple every spatial side must be (SmallUNet: four
@@ -152,20 +175,19 @@ def check_input_size(backbone: str, spatial_shape: tuple[int, ...]) -> None:
 
 def available_backbones() -> list[str]:
     """Sorted names accepted by :func:`build_network`."""
-    return sorted(_BACKBONES)
+    return BACKBONES.names()
 
 
-def build_network(backbone: str, in_channels: int, num_classes: int = 2) -> nn.Module:
+def build_network(backbone: str, in_channels: int, num_classes: int = 2, **options: Any) -> nn.Module:
     """A freshly initialised network ``backbone`` for ``in_channels`` inputs and ``num_classes`` logit channels.
 
     ``unet_small``: :class:`SmallUNet`; ``unet3d_small``: :class:`SmallUNet` with ``dims=3``; ``unetpp``: smp
     UNet++ with a ResNet-34 encoder; ``mit_unet``: smp U-Net with a Mix Vision Transformer (MiT-B0) encoder (smp 0.6
     accepts any ``in_channels`` for it).
-    An unknown name is an :class:`InputError` listing the known ones.
+    ``options`` go to the backbone's constructor. An unknown name is an :class:`InputError` listing the known ones.
     """
-    if backbone not in _BACKBONES:
-        raise InputError(f"unknown backbone {backbone!r}; known backbones: {', '.join(available_backbones())}")
+    factory = BACKBONES.get(backbone)
     if in_channels < 1 or num_classes < 1:
         raise InputError(f"backbone {backbone!r}: in_channels and num_classes must be >= 1, "
                          f"got {in_channels} and {num_classes}")
-    return _BACKBONES[backbone](in_channels, num_classes)
+    return factory(in_channels, num_classes, **options)

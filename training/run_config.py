@@ -15,6 +15,8 @@ from training.networks import available_backbones
 
 INPUT_SCALINGS = ("raw", "unit", "standardize")
 DEVICES = ("auto", "cpu", "cuda")
+MEMORY_FORMATS = ("channels_last", "contiguous")
+PRECISIONS = ("fp32", "bf16")
 #: torchvision's ColorJitter accepts a hue factor of at most 0.5, i.e. 0.2 * s <= 0.5.
 MAX_JITTER_STRENGTH = 2.5
 
@@ -33,6 +35,11 @@ class RunConfig:
     empty_mask_dice: the score of an empty prediction on an empty mask, ``one`` (smoothed Dice, the default) or
     ``zero`` (medpy, as the reference's multi-expert scripts); see ``evaluation.metrics.EMPTY_MASK_SCORES``.
     threads: torch CPU threads (None = torch's default); it does not change what a checkpoint matches.
+    memory_format: ``channels_last`` (networks and inputs in NHWC / NDHWC, faster on CPU and GPU, measured in
+    ``docs/benchmarks.md``) or ``contiguous`` (NCHW; the layout the golden values pin). precision: ``fp32`` (the
+    protocol) or ``bf16`` (autocast of forward passes and losses; CPU and CUDA). compile: ``torch.compile`` each
+    network. deterministic: CUDA only, cuDNN deterministic algorithms and no autotuning, for exact reruns (CPU
+    runs are always deterministic for a given setting).
     """
 
     prepared_dir: Path
@@ -57,6 +64,10 @@ class RunConfig:
     train_fraction: float = 1.0
     empty_mask_dice: str = "one"
     threads: int | None = None
+    memory_format: str = "channels_last"
+    precision: str = "fp32"
+    compile: bool = False
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         self._validate()
@@ -120,6 +131,11 @@ class RunConfig:
         if self.empty_mask_dice not in EMPTY_MASK_SCORES:
             raise InputError(f"run config key 'empty_mask_dice': {self.empty_mask_dice!r} is not one of "
                              f"{', '.join(EMPTY_MASK_SCORES)}")
+        for key, choices in (("memory_format", MEMORY_FORMATS), ("precision", PRECISIONS)):
+            if getattr(self, key) not in choices:
+                raise InputError(f"run config key {key!r}: {getattr(self, key)!r} is not one of {', '.join(choices)}")
+        for key in ("compile", "deterministic"):
+            _check_type(key, getattr(self, key), bool)
         if self.device not in DEVICES:
             raise InputError(f"run config key 'device': {self.device!r} is not one of {', '.join(DEVICES)}")
 

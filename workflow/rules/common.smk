@@ -20,6 +20,7 @@ from common.workflow_config import (
     qualitative_datasets,
     run_tau,
     training_settings,
+    unavailable_variants,
     validate_config,
 )
 from evaluation.run_description import RunDescription
@@ -226,7 +227,7 @@ def table_per_image(wildcards):
 
 
 def run_parameters(wildcards):
-    method, options = method_options(config, wildcards.variant, wildcards.dataset)
+    method, options = method_options(config, wildcards.variant, wildcards.dataset, wildcards.setting)
     return {
         "method": method,
         "method_options": options,
@@ -237,7 +238,7 @@ def run_parameters(wildcards):
 
 
 def tau_search_parameters(wildcards):
-    method, options = method_options(config, wildcards.variant, wildcards.dataset)
+    method, options = method_options(config, wildcards.variant, wildcards.dataset, wildcards.setting)
     return {
         "method": method,
         "method_options": options,

@@ -43,6 +43,7 @@ rule method_table:
         runs=run_description,
         experiment=lambda wildcards: config["experiments"][wildcards.table],
         paper_data_sets=paper_data_sets(config),
+        not_run=unavailable_variants(config),
     log:
         "results/logs/tables/{table}.log",
     conda:

@@ -15,6 +15,7 @@ def main(smk) -> None:
         paper_rows=experiment.get("paper_rows", {}),
         paths={"md": smk.output.md, "csv": smk.output.csv, "tex": smk.output.tex},
         paper_data_sets=smk.params.paper_data_sets,
+        not_run=smk.params.not_run,
     )
 
 
