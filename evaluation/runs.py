@@ -27,6 +27,8 @@ from evaluation.table3 import json_number, read_json
 from evaluation.tables import MISSING, comparison_columns, paper_setting, setting_sort_key
 
 #: Columns of :func:`aggregate_runs`.
+#: Marks a method-table cell with a collapsed run (final test predictions empty, or full, for every image).
+COLLAPSE_MARK = "‡"
 RUN_COLUMNS = ["dataset", "setting", "variant", "seed", "dice_mean", "dice_std", "seed_mean", "seed_std", "n_seeds"]
 
 _SEED_FOLDER = re.compile(r"^seed(\d+)$")
@@ -66,8 +68,9 @@ def aggregate_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
             raise InputError(f"{Path(run_dir) / 'summary.json'}: duplicate run {key} (also {seen[key]})")
         seen[key] = Path(run_dir)
         records.append(dict(zip(RUN_COLUMNS[:4], key, strict=True),
-                            dice_mean=100.0 * float(summary["dice_mean"]), dice_std=100.0 * float(summary["dice_std"])))
-    frame = pd.DataFrame(records, columns=RUN_COLUMNS[:6])
+                            dice_mean=100.0 * float(summary["dice_mean"]), dice_std=100.0 * float(summary["dice_std"]),
+                            collapse=summary.get("collapse")))
+    frame = pd.DataFrame(records, columns=[*RUN_COLUMNS[:6], "collapse"])
     groups = frame.groupby(["dataset", "setting", "variant"], sort=False)["dice_mean"]
     frame["seed_mean"] = groups.transform("mean")
     frame["seed_std"] = groups.transform(lambda values: values.std(ddof=1) if len(values) > 1 else np.nan)
@@ -119,6 +122,8 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
             for name, cell in comparison_columns(ours_mean, ours_std, paper_mean, paper_std).items():
                 record[f"{label} {name}"] = cell
             record[f"{label} seeds"] = seed_cell(runs)
+            if "collapse" in runs and runs["collapse"].notna().any():
+                record[f"{label} ours"] += f" {COLLAPSE_MARK}"
             if variant in (not_run or {}):
                 record[f"{label} ours"] = not_run[variant]
         records.append(record)
@@ -200,6 +205,9 @@ def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, v
         f"device {', '.join(devices)}.{reference_caption(datasets, references)}"
         f"{not_run_caption(not_run or {}, row_labels)}"
     )
+    if frame["collapse"].notna().any():
+        caption += (f" {COLLAPSE_MARK}: at least one run of the cell collapsed (its final test predictions are empty, "
+                    "or full, for every image; summary.json 'collapse').")
     write_table(render_table(rendered, METHOD_TABLE_TITLES.get(table_id, table), caption), paths)
     return rendered
 
