@@ -277,3 +277,28 @@ def test_the_paper_profile_plans_the_s_e_runs_of_shenzhen_and_busuc(tmp_path: Pa
          "--config", f"datasets={json.dumps(paths)}"], capture_output=True, text=True, check=True)
     for dataset in ("shenzhen", "busuc"):
         assert f"results/runs/{dataset}/S_E/GSD-Net/seed0/summary.json" in result.stdout
+
+
+def test_a_method_checks_its_file_options_before_the_first_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    from methods import registry
+    from methods.ce import CrossEntropyMethod
+
+    class NeedsWeights(CrossEntropyMethod):
+        """A toy method whose ``weights`` option must name an existing file."""
+
+        def __init__(self, weights: str = "", **options: object) -> None:
+            super().__init__(**options)
+
+        @classmethod
+        def check_config(cls, options: dict, key: str) -> None:
+            if not Path(options.get("weights", "")).is_file():
+                raise InputError(f"config key {key}.weights: file not found: {options.get('weights')}")
+
+    monkeypatch.setattr(registry.METHODS, "_entries", dict(registry.METHODS._entries))
+    registry.register_method("test_needs_weights")(NeedsWeights)
+    config = default_config()
+    config["variants"]["Toy"] = {"method": "test_needs_weights", "weights": "/no/such/sam.pth"}
+    with pytest.raises(InputError, match=r"^config key variants\.Toy\.weights: file not found: /no/such/sam\.pth$"):
+        check_config(config)
+    config["variants"]["Toy"]["weights"] = str(ROOT / "README.md")
+    check_config(config)
