@@ -300,6 +300,8 @@ def check_run_inputs(config: dict[str, Any]) -> None:
         if entry.get("path") == "":
             raise InputError(f"config key datasets.{dataset}.path: empty; give the data set's folder, or null to "
                              "leave the data set out")
+    for dataset in active_datasets(config):
+        check_adapter_options(dataset, config["datasets"][dataset])
     unavailable = unavailable_variants(config)
     for dataset, variant in planned_pairs(config):
         if variant in unavailable:
@@ -319,6 +321,29 @@ def check_run_inputs(config: dict[str, Any]) -> None:
         if n_train is not None and batch > n_train:
             raise InputError(f"config key {training_key(config, dataset, variant, 'batch_size')}: {batch} is "
                              f"more than the {n_train} training images of data set {dataset}")
+
+
+def check_adapter_options(dataset: str, entry: dict[str, Any]) -> None:
+    """A data set's adapter options: known to its adapter, and of the type of the option's default (an int where
+    the default is a float is fine); the first problem is an InputError naming ``datasets.{dataset}.options.KEY``."""
+    from adapters.base import COMMON_OPTIONS
+    from adapters.registry import ADAPTERS
+
+    adapter = ADAPTERS.get(entry["adapter"])
+    known = {**COMMON_OPTIONS, **adapter.extra_options}
+    for key, value in entry.get("options", {}).items():
+        where = f"config key datasets.{dataset}.options.{key}"
+        if key not in known:
+            raise InputError(f"{where}: unknown option of adapter {entry['adapter']!r}; known options: "
+                             f"{', '.join(sorted(known))}")
+        default = known[key]
+        if default is None or value is None:
+            continue
+        kind = float if isinstance(default, float) else type(default)
+        valid = isinstance(value, int | float) and not isinstance(value, bool) if kind is float else (
+            isinstance(value, kind) and not (kind is int and isinstance(value, bool)))
+        if not valid:
+            raise InputError(f"{where}: must be {kind.__name__}, got {value!r}")
 
 
 def planned_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:

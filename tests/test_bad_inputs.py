@@ -346,6 +346,11 @@ def set_keys(**changes: Any) -> Callable[[dict[str, Any]], None]:
 
 
 CONFIG_CASES = [
+    pytest.param(set_key("datasets.synthetic.options.n_trian", 8),
+                 "config key datasets.synthetic.options.n_trian: unknown option of adapter 'synthetic'; known "
+                 "options:", id="unknown-adapter-option-in-config"),
+    pytest.param(set_key("datasets.synthetic.options.n_train", "60"),
+                 "config key datasets.synthetic.options.n_train: must be int, got '60'", id="typed-adapter-option"),
     pytest.param(set_key("seeds", [0, 1, 0]), "config key seeds: seed(s) 0 listed twice", id="duplicate-seeds"),
     pytest.param(set_key("noise_settings.S_R.theta1", float("nan")),
                  "config key noise_settings.S_R.theta1: must be a finite number, got nan", id="nan-noise-parameter"),
