@@ -17,6 +17,7 @@ from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
 from common.errors import InputError
+from common.run_key import RunKey
 
 #: Adapters that generate their data and need no ``path``.
 GENERATED_ADAPTERS = frozenset({"synthetic", "synthetic_3d"})
@@ -89,7 +90,7 @@ def experiment_runs(config: dict[str, Any], table: str) -> list[Path]:
     unavailable = unavailable_variants(config)
     pairs = [(setting, variant) for setting, variant in pairs if variant not in unavailable]
     return [
-        RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
+        RunKey(dataset, setting, variant, seed).folder(RESULTS) / "summary.json"
         for dataset in experiment_datasets(config, table)
         for setting, variant in pairs
         if setting in config["datasets"][dataset]["noise"]
@@ -406,7 +407,7 @@ DEFAULT_TRAIN_FRACTIONS = (1.0, 0.5, 0.25, 0.125)
 
 def run_summary(dataset: str, setting: str, variant: str, seed: int) -> Path:
     """``summary.json`` of one training run."""
-    return RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
+    return RunKey(dataset, setting, variant, seed).folder(RESULTS) / "summary.json"
 
 
 def name_token(value: float) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError
+from common.run_key import RunKey
 from evaluation.paper import compared_data_set, dataset_label, load_paper_numbers, paper_value, reference_caption
 from evaluation.table3 import json_number, read_json
 from evaluation.tables import MISSING, comparison_columns, paper_setting, setting_sort_key
@@ -45,15 +46,18 @@ def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("dice_mean", "dice_std"):
         if not 0.0 <= json_number(summary, key, path) <= 1.0:
             raise InputError(f"{path}: '{key}' must be a fraction in [0, 1], found {summary[key]}")
+    stored = summary.get("run_key")
+    if isinstance(stored, dict):
+        for key, value in stored.items():
+            summary.setdefault(key, value)
     from_path = {"variant": folder.parent.name, "setting": folder.parent.parent.name,
                  "dataset": folder.parent.parent.parent.name}
     for key, value in from_path.items():
         summary.setdefault(key, value)
     if "seed" not in summary:
-        match = _SEED_FOLDER.match(folder.name)
-        if not match:
+        if not _SEED_FOLDER.match(folder.name):
             raise InputError(f"{path}: no 'seed' field and folder name '{folder.name}' is not seed<N>")
-        summary["seed"] = int(match.group(1))
+        summary["seed"] = RunKey.from_folder(folder).seed
     return summary
 
 

@@ -302,3 +302,14 @@ def test_a_method_checks_its_file_options_before_the_first_job(monkeypatch: pyte
         check_config(config)
     config["variants"]["Toy"]["weights"] = str(ROOT / "README.md")
     check_config(config)
+
+
+def test_run_key_maps_to_and_from_its_folder() -> None:
+    from common.run_key import RunKey
+
+    key = RunKey("kvasir", "S_R", "GSD-Net", 3)
+    assert key.folder() == Path("results/runs/kvasir/S_R/GSD-Net/seed3")
+    assert RunKey.from_folder(key.folder("/tmp/x")) == key
+    assert key.as_dict() == {"dataset": "kvasir", "setting": "S_R", "variant": "GSD-Net", "seed": 3}
+    with pytest.raises(InputError, match="not a run folder"):
+        RunKey.from_folder("results/runs/kvasir/S_R/GSD-Net/latest")

@@ -78,5 +78,6 @@ def test_sigterm_then_the_same_command_resumes_to_identical_metrics(tmp_path: Pa
     stopped = json.loads((workdir / TARGET).read_text())
     uninterrupted = json.loads((tmp_path / "reference" / TARGET).read_text())
     assert stopped["resumed_at_epoch"] is not None and uninterrupted["resumed_at_epoch"] is None
+    assert stopped["run_key"] == {"dataset": "synthetic", "setting": "S_DE", "variant": "CE-short", "seed": 0}
     for key in ("dice_mean", "dice_std", "dice_image_mean", "dice_epochs"):
         assert stopped[key] == uninterrupted[key], key
