@@ -32,8 +32,9 @@ def main(smk) -> None:
     out_dir = Path(smk.output.summary).parent
     with gpu_slot(log=logger.info):
         summary = train(config, out_dir, Path(smk.params.checkpoint_dir), log=logger.info)
-    key = RunKey(smk.wildcards.dataset, smk.wildcards.setting, smk.wildcards.variant, int(smk.wildcards.seed))
-    write_json(out_dir / "summary.json", {**summary, "run_key": key.as_dict()})
+    if hasattr(smk.wildcards, "seed"):  # a table run (the tau search's runs live elsewhere)
+        key = RunKey(smk.wildcards.dataset, smk.wildcards.setting, smk.wildcards.variant, int(smk.wildcards.seed))
+        write_json(out_dir / "summary.json", {**summary, "run_key": key.as_dict()})
 
 
 run_rule(main, snakemake)
