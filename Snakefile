@@ -37,6 +37,12 @@ rule all:
     default_target: True
 
 
+# The prepared form of every data set of the run (results/prepared/{dataset}/), nothing else.
+rule prepare:
+    input:
+        prepared_metadata(),
+
+
 # Table 3 and the noise figure only: no training.
 rule noise_report:
     input:

@@ -8,6 +8,7 @@ cannot: cross references between sections.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
 from common.errors import InputError
+from common.run_key import RunKey
 
 #: Adapters that generate their data and need no ``path``.
 GENERATED_ADAPTERS = frozenset({"synthetic", "synthetic_3d"})
@@ -24,11 +26,17 @@ RESULTS = Path("results")
 
 
 def active_datasets(config: dict[str, Any]) -> list[str]:
-    """Data sets in the run: generated ones, and real ones whose ``path`` is set (config order)."""
+    """Data sets in the run (config order): real ones whose ``path`` is set, and generated ones where an experiment,
+    ``tau_search`` or ``noise_sweep`` names them, or where no real data set has a path (the default profile)."""
+    datasets = config["datasets"]
+    real = [name for name, entry in datasets.items()
+            if entry["adapter"] not in GENERATED_ADAPTERS and entry.get("path")]
+    named = {name for experiment in config.get("experiments", {}).values() for name in experiment.get("datasets", [])}
+    named |= {config[key]["dataset"] for key in ("tau_search", "noise_sweep") if config.get(key)}
     return [
         name
-        for name, entry in config["datasets"].items()
-        if entry["adapter"] in GENERATED_ADAPTERS or entry.get("path")
+        for name, entry in datasets.items()
+        if name in real or (entry["adapter"] in GENERATED_ADAPTERS and (name in named or not real))
     ]
 
 
@@ -82,7 +90,7 @@ def experiment_runs(config: dict[str, Any], table: str) -> list[Path]:
     unavailable = unavailable_variants(config)
     pairs = [(setting, variant) for setting, variant in pairs if variant not in unavailable]
     return [
-        RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
+        RunKey(dataset, setting, variant, seed).folder(RESULTS) / "summary.json"
         for dataset in experiment_datasets(config, table)
         for setting, variant in pairs
         if setting in config["datasets"][dataset]["noise"]
@@ -251,8 +259,142 @@ def check_config(config: dict[str, Any]) -> None:
         for variant in config["variants"]:
             training = training_settings(config, dataset, variant)
             if training.get("eval_last_k", 1) > training.get("epochs", 1):
-                raise InputError(f"config key training.eval_last_k: {training['eval_last_k']} is more than "
-                                 f"training.epochs ({training['epochs']}) for data set {dataset}, variant {variant}")
+                raise InputError(f"config key {training_key(config, dataset, variant, 'eval_last_k')}: "
+                                 f"{training['eval_last_k']} is more than "
+                                 f"{training_key(config, dataset, variant, 'epochs')} ({training['epochs']}) for "
+                                 f"data set {dataset}, variant {variant}")
+    check_run_inputs(config)
+
+
+def training_key(config: dict[str, Any], dataset: str, variant: str, key: str) -> str:
+    """The config key, as written, that sets training setting ``key`` for (``dataset``, ``variant``): the
+    variant's override, else the data set's, else the global one."""
+    if key in config["variants"][variant].get("training", {}):
+        return f"variants.{variant}.training.{key}"
+    if key in config["datasets"][dataset].get("training", {}):
+        return f"datasets.{dataset}.training.{key}"
+    return f"training.{key}"
+
+
+def _non_finite(value: Any, key: str) -> str | None:
+    """The first key under ``value`` holding NaN or an infinity, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((found for child, item in items if (found := _non_finite(item, f"{key}.{child}"))), None)
+
+
+def check_run_inputs(config: dict[str, Any]) -> None:
+    """Checks that would otherwise fail inside a job: empty paths, duplicate seeds, NaN/inf noise parameters, a
+    backbone that cannot take a data set's working size, a batch larger than a generated training set."""
+    from training.networks import check_input_size
+
+    seeds = config.get("seeds", [0])
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise InputError(f"config key seeds: seed(s) {', '.join(map(str, repeated))} listed twice")
+    for name, spec in config["noise_settings"].items():
+        found = _non_finite(spec, f"noise_settings.{name}")
+        if found:
+            raise InputError(f"config key {found}: must be a finite number, got {spec_value(spec, found)}")
+    for dataset, entry in config["datasets"].items():
+        if entry.get("path") == "":
+            raise InputError(f"config key datasets.{dataset}.path: empty; give the data set's folder, or null to "
+                             "leave the data set out")
+    for dataset in active_datasets(config):
+        check_adapter_options(dataset, config["datasets"][dataset])
+    unavailable = unavailable_variants(config)
+    for dataset, variant in planned_pairs(config):
+        if variant in unavailable:
+            continue
+        entry = config["datasets"][dataset]
+        size = entry["working_size"]
+        shape = tuple(size) if isinstance(size, list) else (size, size)
+        training = training_settings(config, dataset, variant)
+        backbone = training.get("backbone", "unet_small")
+        try:
+            check_input_size(backbone, shape)
+        except (InputError, KeyError) as error:
+            raise InputError(f"config key {training_key(config, dataset, variant, 'backbone')} "
+                             f"(datasets.{dataset}.working_size): {error}") from None
+        n_train = entry.get("options", {}).get("n_train") if entry["adapter"] in GENERATED_ADAPTERS else None
+        batch = training.get("batch_size", 1)
+        if n_train is not None and batch > n_train:
+            raise InputError(f"config key {training_key(config, dataset, variant, 'batch_size')}: {batch} is "
+                             f"more than the {n_train} training images of data set {dataset}")
+
+
+def check_adapter_options(dataset: str, entry: dict[str, Any]) -> None:
+    """A data set's adapter options: known to its adapter, and of the type of the option's default (an int where
+    the default is a float is fine); the first problem is an InputError naming ``datasets.{dataset}.options.KEY``."""
+    from adapters.base import COMMON_OPTIONS
+    from adapters.registry import ADAPTERS
+
+    adapter = ADAPTERS.get(entry["adapter"])
+    known = {**COMMON_OPTIONS, **adapter.extra_options}
+    for key, value in entry.get("options", {}).items():
+        where = f"config key datasets.{dataset}.options.{key}"
+        if key not in known:
+            raise InputError(f"{where}: unknown option of adapter {entry['adapter']!r}; known options: "
+                             f"{', '.join(sorted(known))}")
+        default = known[key]
+        if default is None or value is None:
+            continue
+        kind = float if isinstance(default, float) else type(default)
+        valid = isinstance(value, int | float) and not isinstance(value, bool) if kind is float else (
+            isinstance(value, kind) and not (kind is int and isinstance(value, bool)))
+        if not valid:
+            raise InputError(f"{where}: must be {kind.__name__}, got {value!r}")
+
+
+def planned_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (data set, variant) pairs the experiments and ``tau_search`` train, in config order, once each."""
+    pairs: dict[tuple[str, str], None] = {}
+    for table, experiment in config["experiments"].items():
+        variants = [*experiment.get("variants", []), *experiment.get("sampled_variants", [])]
+        for dataset in experiment_datasets(config, table):
+            pairs.update(dict.fromkeys((dataset, variant) for variant in variants if variant in config["variants"]))
+    search = config.get("tau_search")
+    if search and search["dataset"] in active_datasets(config):
+        pairs[(search["dataset"], search["variant"])] = None
+    return list(pairs)
+
+
+def spec_value(spec: dict[str, Any], key: str) -> Any:
+    """The value at dotted ``key`` (its first part names the setting) inside ``spec``."""
+    value: Any = spec
+    for part in key.split(".")[2:]:
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+class _DuplicateKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a mapping with a key given twice."""
+
+
+def _refuse_duplicates(loader: _DuplicateKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise InputError(f"{loader.name}: line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _refuse_duplicates)
+
+
+def check_yaml_files(paths: list[str | Path]) -> None:
+    """Refuse a config file with a duplicate key (YAML keeps the last one silently), naming file, key and line."""
+    for path in paths:
+        with open(path) as handle:
+            loader = _DuplicateKeyLoader(handle)
+            loader.name = str(path)
+            try:
+                loader.get_single_data()
+            finally:
+                loader.dispose()
 
 
 # Report axes: Table 9 (annotation ratio), the noise sweep (Fig. 11), the qualitative panels.
@@ -265,7 +407,7 @@ DEFAULT_TRAIN_FRACTIONS = (1.0, 0.5, 0.25, 0.125)
 
 def run_summary(dataset: str, setting: str, variant: str, seed: int) -> Path:
     """``summary.json`` of one training run."""
-    return RESULTS / "runs" / dataset / setting / variant / f"seed{seed}" / "summary.json"
+    return RunKey(dataset, setting, variant, seed).folder(RESULTS) / "summary.json"
 
 
 def name_token(value: float) -> str:

@@ -22,11 +22,14 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError
+from common.run_key import RunKey
 from evaluation.paper import compared_data_set, dataset_label, load_paper_numbers, paper_value, reference_caption
 from evaluation.table3 import json_number, read_json
 from evaluation.tables import MISSING, comparison_columns, paper_setting, setting_sort_key
 
 #: Columns of :func:`aggregate_runs`.
+#: Marks a method-table cell with a collapsed run (final test predictions empty, or full, for every image).
+COLLAPSE_MARK = "‡"
 RUN_COLUMNS = ["dataset", "setting", "variant", "seed", "dice_mean", "dice_std", "seed_mean", "seed_std", "n_seeds"]
 
 _SEED_FOLDER = re.compile(r"^seed(\d+)$")
@@ -43,15 +46,18 @@ def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("dice_mean", "dice_std"):
         if not 0.0 <= json_number(summary, key, path) <= 1.0:
             raise InputError(f"{path}: '{key}' must be a fraction in [0, 1], found {summary[key]}")
+    stored = summary.get("run_key")
+    if isinstance(stored, dict):
+        for key, value in stored.items():
+            summary.setdefault(key, value)
     from_path = {"variant": folder.parent.name, "setting": folder.parent.parent.name,
                  "dataset": folder.parent.parent.parent.name}
     for key, value in from_path.items():
         summary.setdefault(key, value)
     if "seed" not in summary:
-        match = _SEED_FOLDER.match(folder.name)
-        if not match:
+        if not _SEED_FOLDER.match(folder.name):
             raise InputError(f"{path}: no 'seed' field and folder name '{folder.name}' is not seed<N>")
-        summary["seed"] = int(match.group(1))
+        summary["seed"] = RunKey.from_folder(folder).seed
     return summary
 
 
@@ -66,8 +72,9 @@ def aggregate_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
             raise InputError(f"{Path(run_dir) / 'summary.json'}: duplicate run {key} (also {seen[key]})")
         seen[key] = Path(run_dir)
         records.append(dict(zip(RUN_COLUMNS[:4], key, strict=True),
-                            dice_mean=100.0 * float(summary["dice_mean"]), dice_std=100.0 * float(summary["dice_std"])))
-    frame = pd.DataFrame(records, columns=RUN_COLUMNS[:6])
+                            dice_mean=100.0 * float(summary["dice_mean"]), dice_std=100.0 * float(summary["dice_std"]),
+                            collapse=summary.get("collapse")))
+    frame = pd.DataFrame(records, columns=[*RUN_COLUMNS[:6], "collapse"])
     groups = frame.groupby(["dataset", "setting", "variant"], sort=False)["dice_mean"]
     frame["seed_mean"] = groups.transform("mean")
     frame["seed_std"] = groups.transform(lambda values: values.std(ddof=1) if len(values) > 1 else np.nan)
@@ -119,6 +126,8 @@ def build_method_table(frame: pd.DataFrame, table_id: str | int, row_labels: Map
             for name, cell in comparison_columns(ours_mean, ours_std, paper_mean, paper_std).items():
                 record[f"{label} {name}"] = cell
             record[f"{label} seeds"] = seed_cell(runs)
+            if "collapse" in runs and runs["collapse"].notna().any():
+                record[f"{label} ours"] += f" {COLLAPSE_MARK}"
             if variant in (not_run or {}):
                 record[f"{label} ours"] = not_run[variant]
         records.append(record)
@@ -227,6 +236,9 @@ def write_method_table(run_dirs: Sequence[str | os.PathLike[str]], table: str, v
         f"device {', '.join(devices)}.{conventions_caption(summaries)}{reference_caption(datasets, references)}"
         f"{not_run_caption(not_run or {}, row_labels)}"
     )
+    if frame["collapse"].notna().any():
+        caption += (f" {COLLAPSE_MARK}: at least one run of the cell collapsed (its final test predictions are empty, "
+                    "or full, for every image; summary.json 'collapse').")
     write_table(render_table(rendered, METHOD_TABLE_TITLES.get(table_id, table), caption), paths)
     return rendered
 

@@ -335,7 +335,39 @@ def delete_key(dotted: str) -> Callable[[dict[str, Any]], None]:
 ConfigChange = Callable[[dict[str, Any]], None]
 
 #: (change of the default config, expected text)
+def set_keys(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    """Several :func:`set_key` changes at once (keys with ``__`` for dots)."""
+
+    def change(config: dict[str, Any]) -> None:
+        for dotted, value in changes.items():
+            set_key(dotted.replace("__", "."), value)(config)
+
+    return change
+
+
 CONFIG_CASES = [
+    pytest.param(set_key("datasets.synthetic.options.n_trian", 8),
+                 "config key datasets.synthetic.options.n_trian: unknown option of adapter 'synthetic'; known "
+                 "options:", id="unknown-adapter-option-in-config"),
+    pytest.param(set_key("datasets.synthetic.options.n_train", "60"),
+                 "config key datasets.synthetic.options.n_train: must be int, got '60'", id="typed-adapter-option"),
+    pytest.param(set_key("seeds", [0, 1, 0]), "config key seeds: seed(s) 0 listed twice", id="duplicate-seeds"),
+    pytest.param(set_key("noise_settings.S_R.theta1", float("nan")),
+                 "config key noise_settings.S_R.theta1: must be a finite number, got nan", id="nan-noise-parameter"),
+    pytest.param(set_key("noise_settings.S_DE.radius", [9, float("inf")]),
+                 "config key noise_settings.S_DE.radius.1: must be a finite number, got inf", id="inf-noise-parameter"),
+    pytest.param(set_key("datasets.kvasir.path", ""),
+                 "config key datasets.kvasir.path: empty; give the data set's folder, or null to leave the data set "
+                 "out", id="empty-path"),
+    pytest.param(set_keys(variants__CE__training={"backbone": "unetpp"}, datasets__synthetic__working_size=48),
+                 "config key variants.CE.training.backbone (datasets.synthetic.working_size): working_size [48, 48]: "
+                 "backbone 'unetpp' needs every side multiples of 32", id="backbone-cannot-take-working-size"),
+    pytest.param(set_key("variants.CE.training", {"batch_size": 100}),
+                 "config key variants.CE.training.batch_size: 100 is more than the 60 training images of data set "
+                 "synthetic", id="batch-larger-than-training-set"),
+    pytest.param(set_key("variants.CE.training", {"eval_last_k": 100}),
+                 "config key variants.CE.training.eval_last_k: 100 is more than training.epochs (30) for data set "
+                 "synthetic, variant CE", id="eval_last_k-key-as-written"),
     pytest.param(set_key("variants.Mine", {"method": "mine"}),
                  "config key variants.Mine.method: unknown method 'mine'; known methods: ",
                  id="unknown-method"),
@@ -432,6 +464,18 @@ def test_bad_config_through_snakemake(tmp_path: Path, overlay: dict[str, Any], e
     assert len(message_lines) == 1, output
     assert_one_line(message_lines[0], expected)
     assert not (workdir / "results").exists()
+
+
+def test_duplicate_yaml_key_is_refused_naming_key_and_line_before_any_job(tmp_path: Path) -> None:
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("training:\n  epochs: 3\n  batch_size: 4\n  epochs: 5\n")
+    result = snakemake(tmp_path / "work", "-n", "--cores", "1", "--configfile", str(overlay))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    lines = [line for line in output.splitlines() if "duplicate key" in line]
+    assert len(lines) == 1, output
+    assert_one_line(lines[0], f"{overlay}: line 4: duplicate key 'epochs'")
+    assert not (tmp_path / "work" / "results").exists()
 
 
 # --- the noise command line ------------------------------------------------------------------------------------

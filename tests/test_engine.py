@@ -237,3 +237,36 @@ def test_execution_settings_are_checked_and_each_is_deterministic(inputs: tuple[
     assert losses["bf16"] == losses["bf16_again"]
     assert losses["nchw"] != losses["bf16"]
     assert losses["nchw"] == pytest.approx(losses["nhwc"], rel=1e-3)
+
+
+class ToyBackgroundOnly(ToyCrossEntropy):
+    """Cross-entropy against all-background labels: the run collapses to empty predictions."""
+
+    def loss(self, logits: Sequence[torch.Tensor], batch: Batch, ctx: StepContext) -> LossOutput:
+        return LossOutput(loss=F.cross_entropy(logits[0], torch.zeros_like(batch.labels)))
+
+
+def test_periodic_evaluation_is_logged_and_changes_no_final_number(inputs: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    lines: list[str] = []
+    plain = train(_config(inputs, epochs=5), tmp_path / "plain", tmp_path / "c1", log=_quiet)
+    periodic = train(_config(inputs, epochs=5, eval_every=1), tmp_path / "periodic", tmp_path / "c2",
+                     log=lines.append)
+    assert [line.startswith(f"epoch {epoch}/5") and "(periodic, not scored)" in line
+            for epoch, line in zip(range(1, 4), [line for line in lines if line.startswith("epoch ")], strict=False)
+            ] == [True, True, True]
+    for key in ("dice_mean", "dice_std", "dice_epochs"):
+        assert periodic[key] == plain[key], key
+    epochs = pd.read_csv(tmp_path / "periodic" / "epochs.csv")
+    assert epochs["dice_periodic"].notna().tolist() == [True, True, True, False, False]
+    assert plain["collapse"] is None
+
+
+def test_a_collapsed_run_says_so_in_its_log_and_summary(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    registry.register_method("test_engine_background")(ToyBackgroundOnly)
+    lines: list[str] = []
+    summary = train(_config(inputs, method="test_engine_background", epochs=3, eval_last_k=1), tmp_path / "run",
+                    tmp_path / "c", log=lines.append)
+    assert summary["collapse"] == "empty"
+    assert "warning: collapsed run: the final test prediction is empty for every image" in lines
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["collapse"] == "empty"

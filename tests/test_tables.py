@@ -162,6 +162,11 @@ def test_aggregate_runs_and_method_table(tmp_path: Path) -> None:
     assert ours.loc["ce", "kvasir S_R paper"] == "66.86 ± 4.46"
     assert ours.loc["ce", "toy S_R paper"] == "—"
     assert ours.loc["extra", "kvasir S_E paper"] == "—"
+    collapsed = runs[3] / "summary.json"
+    collapsed.write_text(json.dumps({**json.loads(collapsed.read_text()), "collapse": "empty"}))
+    marked = build_method_table(aggregate_runs(runs), 4, {"ce": "CE Loss"}, column_of).set_index("Variant")
+    assert marked.loc["ce", "toy S_R ours"] == "60.00 ± 1.00 ‡"
+    assert marked.loc["ce", "kvasir S_E ours"] == "70.00 ± 3.00"
     labelled = build_method_table(frame, 4, {"ce": "CE Loss"}, column_of, {"toy": "toy [Kvasir reference]"})
     assert "toy [Kvasir reference] S_R ours" in labelled.columns and "kvasir S_E ours" in labelled.columns
 

@@ -142,6 +142,20 @@ def test_dataset_activation_by_path() -> None:
     assert ("kvasir", "S_DE") in noise_pairs(config)
 
 
+
+def test_generated_sets_are_left_out_of_a_real_data_config_that_does_not_use_them() -> None:
+    config = default_config()
+    config["datasets"]["kvasir"]["path"] = "/data/kvasir"
+    for experiment in config["experiments"].values():
+        experiment["datasets"] = ["kvasir"]
+    for key in ("tau_search", "noise_sweep", "qualitative"):
+        config.pop(key, None)
+    assert active_datasets(config) == ["kvasir"]
+    assert {dataset for dataset, _ in noise_pairs(config)} == {"kvasir"}
+    config["experiments"]["table4"]["datasets"] = ["kvasir", "synthetic"]
+    assert active_datasets(config) == [name for name in config["datasets"] if name in ("kvasir", "synthetic")]
+
+
 def test_experiment_runs_cover_the_grid() -> None:
     config = default_config()
     config["seeds"] = [0, 1]
@@ -278,3 +292,39 @@ def test_paper_profile_takes_the_reference_brats_and_mmis_loader_details() -> No
     bad = default_config()
     bad["datasets"]["synthetic"]["priors"] = {"distance_cap": 0}
     assert "priors.distance_cap" in schema_error(bad)
+
+
+def test_a_method_checks_its_file_options_before_the_first_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    from methods import registry
+    from methods.ce import CrossEntropyMethod
+
+    class NeedsWeights(CrossEntropyMethod):
+        """A toy method whose ``weights`` option must name an existing file."""
+
+        def __init__(self, weights: str = "", **options: object) -> None:
+            super().__init__(**options)
+
+        @classmethod
+        def check_config(cls, options: dict, key: str) -> None:
+            if not Path(options.get("weights", "")).is_file():
+                raise InputError(f"config key {key}.weights: file not found: {options.get('weights')}")
+
+    monkeypatch.setattr(registry.METHODS, "_entries", dict(registry.METHODS._entries))
+    registry.register_method("test_needs_weights")(NeedsWeights)
+    config = default_config()
+    config["variants"]["Toy"] = {"method": "test_needs_weights", "weights": "/no/such/sam.pth"}
+    with pytest.raises(InputError, match=r"^config key variants\.Toy\.weights: file not found: /no/such/sam\.pth$"):
+        check_config(config)
+    config["variants"]["Toy"]["weights"] = str(ROOT / "README.md")
+    check_config(config)
+
+
+def test_run_key_maps_to_and_from_its_folder() -> None:
+    from common.run_key import RunKey
+
+    key = RunKey("kvasir", "S_R", "GSD-Net", 3)
+    assert key.folder() == Path("results/runs/kvasir/S_R/GSD-Net/seed3")
+    assert RunKey.from_folder(key.folder("/tmp/x")) == key
+    assert key.as_dict() == {"dataset": "kvasir", "setting": "S_R", "variant": "GSD-Net", "seed": 3}
+    with pytest.raises(InputError, match="not a run folder"):
+        RunKey.from_folder("results/runs/kvasir/S_R/GSD-Net/latest")

@@ -106,3 +106,14 @@ def test_paper_profile_dry_run_plans_the_per_setting_r_cp(tmp_path: Path) -> Non
     assert method_options(config, "GSD-Net", "shenzhen", "S_E")[1]["r_cp"] == 0.1
     assert method_options(config, "GSD-Net", "busuc", "S_E")[1]["r_cp"] == 0.1
     assert "r_cp" not in method_options(config, "GSD-Net", "shenzhen", "S_DE")[1]
+
+
+
+
+def test_prepare_target_builds_only_the_prepared_data_sets(tmp_path: Path) -> None:
+    result = snakemake("prepare", "-n", "--cores", "2", "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert "prepare_dataset" in out
+    for rule in ("simulate_noise", "train", "superpixels"):
+        assert f"rule {rule}" not in out and f" {rule} " not in out, rule

@@ -443,6 +443,16 @@ def load_checkpoint(path: Path, fingerprint: str, networks: Sequence[nn.Module],
                     inference_ms_per_image=payload["inference_ms_per_image"])
 
 
+def collapse_kind(predictions: np.ndarray) -> str | None:
+    """"empty" when every image's prediction is all background, "full" when all foreground, else None."""
+    flat = np.asarray(predictions, dtype=bool).reshape(len(predictions), -1)
+    if not flat.any():
+        return "empty"
+    if flat.all():
+        return "full"
+    return None
+
+
 def _epoch_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """``epochs.csv``: epoch, loss, the method's logs (sorted), timings, the two Dice aggregates."""
     fixed_first, fixed_last = ["epoch", "loss"], ["train_seconds", "eval_seconds", "dice_batch_mean",
@@ -455,6 +465,8 @@ def _progress_line(row: dict[str, Any], epochs: int) -> str:
     line = f"epoch {row['epoch'] + 1}/{epochs} loss {row['loss']:.4f}"
     if row["dice_batch_mean"] is not None:
         line += f" dice {row['dice_batch_mean']:.4f}"
+    if row.get("dice_periodic") is not None:
+        line += f" test dice {row['dice_periodic']:.4f} (periodic, not scored)"
     line += f" train {row['train_seconds']:.1f}s"
     if row["eval_seconds"] is not None:
         line += f" eval {row['eval_seconds']:.1f}s"
@@ -563,6 +575,9 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
             )
             progress.inference_ms_per_image = 1000.0 * result.inference_seconds / len(test_set)
             final_predictions = result.predictions
+        elif config.eval_every and (epoch + 1) % config.eval_every == 0:
+            row["dice_periodic"] = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size, device,
+                                            empty_score, execution).dice_batch_mean
         progress.epoch_rows.append(row)
         progress.next_epoch = epoch + 1
         save_checkpoint(checkpoint_path, fingerprint, progress, networks, optimizer, method)
@@ -591,6 +606,9 @@ def _train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable
     if final_predictions is None:  # resumed after the last epoch: the checkpoint holds the final networks
         final_predictions = evaluate(networks, method, test_set, data.scaler, config.eval_batch_size,
                                      device, empty_score, execution=execution).predictions
+    summary["collapse"] = collapse_kind(final_predictions)
+    if summary["collapse"]:
+        log(f"warning: collapsed run: the final test prediction is {summary['collapse']} for every image")
     write_npz(out_dir / PREDICTIONS_NAME, masks=final_predictions, names=np.array(test_set.names, dtype=str))
     write_json(out_dir / "summary.json", summary)
     if not keep_checkpoint:

@@ -58,6 +58,8 @@ class RunConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-5
     eval_last_k: int = 10
+    #: Test Dice every this many epochs before the last K (logged, not scored); 0: off.
+    eval_every: int = 0
     eval_batch_size: int = 16
     input_scaling: str = "raw"
     jitter_strength: float = 0.5
@@ -119,6 +121,7 @@ class RunConfig:
         for key in ("epochs", "batch_size", "eval_last_k", "eval_batch_size"):
             _check_int(key, getattr(self, key), minimum=1)
         _check_int("seed", self.seed, minimum=0)
+        _check_int("eval_every", self.eval_every, minimum=0)
         if self.threads is not None:
             _check_int("threads", self.threads, minimum=1)
         if self.eval_last_k > self.epochs:

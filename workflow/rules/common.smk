@@ -8,6 +8,7 @@ from common.workflow_config import (
     add_derived_entries,
     annotation_ratio_cells,
     check_config,
+    check_yaml_files,
     experiment_runs,
     method_experiments,
     method_options,
@@ -27,6 +28,7 @@ from evaluation.run_description import RunDescription
 from priors.distance import DISTANCE_CAP
 
 
+check_yaml_files(workflow.configfiles)
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 check_config(config)
 add_derived_entries(config)  # Table 9's subset variants and the noise sweep's settings

@@ -3,8 +3,10 @@
 import logging
 from pathlib import Path
 
+from common.atomic import write_json
 from common.gpu_slots import gpu_slot
 from common.rule_script import run_rule
+from common.run_key import RunKey
 from training.engine import train
 from training.run_config import RunConfig
 
@@ -27,8 +29,12 @@ def main(smk) -> None:
         }
     )
     logger = logging.getLogger("train")
+    out_dir = Path(smk.output.summary).parent
     with gpu_slot(log=logger.info):
-        train(config, Path(smk.output.summary).parent, Path(smk.params.checkpoint_dir), log=logger.info)
+        summary = train(config, out_dir, Path(smk.params.checkpoint_dir), log=logger.info)
+    if hasattr(smk.wildcards, "seed"):  # a table run (the tau search's runs live elsewhere)
+        key = RunKey(smk.wildcards.dataset, smk.wildcards.setting, smk.wildcards.variant, int(smk.wildcards.seed))
+        write_json(out_dir / "summary.json", {**summary, "run_key": key.as_dict()})
 
 
 run_rule(main, snakemake)
