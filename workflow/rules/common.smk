@@ -160,11 +160,17 @@ def qualitative_setting():
     return section.get("setting", config["experiments"][section["experiment"]]["settings"][0])
 
 
+def qualitative_variants():
+    """The panel's variants: its experiment's, less those that cannot run here (MSA without a checkpoint)."""
+    unavailable = unavailable_variants(config)
+    return [variant for variant in config["experiments"][config["qualitative"]["experiment"]]["variants"]
+            if variant not in unavailable]
+
+
 def qualitative_inputs(wildcards):
-    section = config["qualitative"]
     seed = config.get("seeds", [0])[0]
     prefix = f"results/runs/{wildcards.dataset}/{qualitative_setting()}"
-    variants = config["experiments"][section["experiment"]]["variants"]
+    variants = qualitative_variants()
     return {
         "data": f"results/prepared/{wildcards.dataset}/data.npz",
         "split": f"results/prepared/{wildcards.dataset}/split.csv",
@@ -179,7 +185,7 @@ def qualitative_parameters(wildcards):
         "setting": setting,
         "setting_spec": config["noise_settings"][setting],
         "resolution": noise_resolution(config, wildcards.dataset, setting),
-        "variants": config["experiments"][config["qualitative"]["experiment"]]["variants"],
+        "variants": qualitative_variants(),
         "n_images": config["qualitative"].get("n_images", 3),
         "seed": config["seed"],
     }
