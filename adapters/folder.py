@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from adapters.base import FolderPair, PairedFilesAdapter, list_names
-from adapters.reading import IMAGE_SUFFIXES, dangling_link_error
+from adapters.reading import IMAGE_SUFFIXES, is_image_file
 from adapters.registry import register_adapter
 from common.errors import InputError
 
@@ -67,11 +67,7 @@ class FolderAdapter(PairedFilesAdapter):
         """``{sample name: file}`` for the image files matching ``pattern`` (``suffix`` stripped from names)."""
         files: dict[str, Path] = {}
         for path in sorted(self.root.glob(pattern)):
-            if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            if path.is_symlink() and not path.exists():
-                raise dangling_link_error(path)
-            if not path.is_file():
+            if not is_image_file(path):
                 continue
             relative = path.relative_to(self.root).as_posix()
             found = self.name_regex.search(relative)

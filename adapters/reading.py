@@ -99,6 +99,16 @@ def read_mask(path: Path, max_grey_share: float = DEFAULT_MAX_GREY_SHARE,
     return binarize_mask(values, str(path), max_grey_share, 65535.0 if mode in _SIXTEEN_BIT_MODES else 255.0)
 
 
+def is_image_file(path: Path) -> bool:
+    """Whether ``path`` is a visible regular file with an image suffix; a dangling symbolic link is an InputError
+    naming it."""
+    if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    if path.is_symlink() and not path.exists():
+        raise dangling_link_error(path)
+    return path.is_file()
+
+
 def dangling_link_error(path: Path) -> InputError:
     """The error for a symbolic link whose target is missing, naming both."""
     return InputError(f"{path}: dangling symbolic link (its target {path.readlink()} does not exist)")
@@ -112,11 +122,7 @@ def image_files(folder: Path) -> dict[str, Path]:
     """
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        if path.is_symlink() and not path.exists():
-            raise dangling_link_error(path)
-        if not path.is_file():
+        if not is_image_file(path):
             continue
         if path.stem in files:
             raise InputError(f"{folder}: two files share the name {path.stem!r}: {files[path.stem].name}, {path.name}")
