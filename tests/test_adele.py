@@ -25,6 +25,7 @@ from methods.adele import (
 )
 from methods.base import Batch, EpochContext, StepContext, TrainingSetView
 from methods.registry import build_method
+from tests.resume_helpers import assert_same_run_outputs, stop_at_epoch_line
 from training.engine import CHECKPOINT_NAME, train
 from training.run_config import RunConfig
 
@@ -226,17 +227,9 @@ def test_an_engine_run_corrects_and_a_killed_run_resumes_identically(tmp_path: P
     assert epochs["adele_classes_corrected"].tolist() == [0.0, 0.0, 1.0, 1.0]
     assert {"ce", "consistency", "adele_iou_0", "adele_iou_1"} <= set(epochs.columns)
 
-    def stop_after_the_third_epoch(line: str) -> None:
-        if line.startswith("epoch 3/"):
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", tmp_path / "ck", log=stop_after_the_third_epoch)
+        train(config, tmp_path / "resumed", tmp_path / "ck", log=stop_at_epoch_line(3))
     state = torch.load(tmp_path / "ck" / CHECKPOINT_NAME, weights_only=True)["method"]
     assert state["store.labels"].shape == (4, 32, 32) and len(state["_extra_state"]["iou_history"]) == 3
     train(config, tmp_path / "resumed", tmp_path / "ck", log=lambda _: None)
-    timings = ["train_seconds", "eval_seconds"]
-    for output in ("epochs.csv", "per_image.csv"):
-        full = pd.read_csv(tmp_path / "full" / output).drop(columns=timings, errors="ignore")
-        resumed = pd.read_csv(tmp_path / "resumed" / output).drop(columns=timings, errors="ignore")
-        pd.testing.assert_frame_equal(full, resumed, check_exact=True)
+    assert_same_run_outputs(tmp_path / "full", tmp_path / "resumed")

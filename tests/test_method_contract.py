@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from scipy.ndimage import distance_transform_edt
@@ -23,6 +22,7 @@ from benchmarks.training_throughput import write_synthetic_inputs
 from common.errors import InputError
 from methods.base import Method
 from methods.registry import build_method, get_method
+from tests.resume_helpers import assert_same_run_outputs, stop_at_epoch_line
 from training.augment import InputScaler
 from training.data import TrainingSet
 from training.engine import (
@@ -141,16 +141,8 @@ def test_a_killed_run_resumes_to_the_uninterrupted_outputs(name: str, tmp_path: 
                        eval_batch_size=2, eval_last_k=2, threads=1, device="cpu")
     train(config, tmp_path / "full", tmp_path / "ck_full", log=lambda _: None)
 
-    def stop_after_the_second_epoch(line: str) -> None:
-        if line.startswith("epoch 2/"):
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", tmp_path / "ck", log=stop_after_the_second_epoch)
+        train(config, tmp_path / "resumed", tmp_path / "ck", log=stop_at_epoch_line(2))
     assert (tmp_path / "ck" / CHECKPOINT_NAME).exists()
     train(config, tmp_path / "resumed", tmp_path / "ck", log=lambda _: None)
-    for output in ("epochs.csv", "per_image.csv"):
-        full = pd.read_csv(tmp_path / "full" / output).drop(columns=["train_seconds", "eval_seconds"], errors="ignore")
-        resumed = pd.read_csv(tmp_path / "resumed" / output).drop(columns=["train_seconds", "eval_seconds"],
-                                                                  errors="ignore")
-        pd.testing.assert_frame_equal(full, resumed, check_exact=True)
+    assert_same_run_outputs(tmp_path / "full", tmp_path / "resumed")

@@ -22,6 +22,7 @@ from methods.spguide import (
     jocor_form,
     superpixel_means,
 )
+from tests.resume_helpers import assert_same_run_outputs, stop_at_epoch_line
 from training.engine import CHECKPOINT_NAME, train
 from training.run_config import RunConfig
 
@@ -195,17 +196,9 @@ def test_an_engine_run_refines_and_a_killed_run_resumes_identically(tmp_path: Pa
     assert epochs["flipped_to_fg_share"].notna().tolist() == [True, False, False, False]
     assert epochs["remember_bg"].nunique() == 1 and epochs["forget_bg"].iloc[1:].nunique() == 1
 
-    def stop_after_the_second_epoch(line: str) -> None:
-        if line.startswith("epoch 2/"):
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "resumed", tmp_path / "ck", log=stop_after_the_second_epoch)
+        train(config, tmp_path / "resumed", tmp_path / "ck", log=stop_at_epoch_line(2))
     state = torch.load(tmp_path / "ck" / CHECKPOINT_NAME, weights_only=True)["method"]
     assert state["_extra_state"]["refined_at"] == 0 and len(state["_extra_state"]["gaps"]) == 2
     train(config, tmp_path / "resumed", tmp_path / "ck", log=lambda _: None)
-    timings = ["train_seconds", "eval_seconds"]
-    for output in ("epochs.csv", "per_image.csv"):
-        full = pd.read_csv(tmp_path / "full" / output).drop(columns=timings, errors="ignore")
-        resumed = pd.read_csv(tmp_path / "resumed" / output).drop(columns=timings, errors="ignore")
-        pd.testing.assert_frame_equal(full, resumed, check_exact=True)
+    assert_same_run_outputs(tmp_path / "full", tmp_path / "resumed")
