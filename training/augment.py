@@ -5,7 +5,8 @@ shape) followed by a horizontal flip with probability 1/2, applied identically t
 square images the eight outcomes are the dihedral group, each with probability 1/8.
 Volumes ``(B, C, D, H, W)`` get the same rotation and flip in their axial H-W plane (every slice alike).
 Colour: torchvision's ColorJitter(0.8s, 0.8s, 0.8s, 0.2s) semantics (factors drawn uniformly, the four
-operations in a random order per image), applied on [0, 1] floats with torchvision's functional kernels; grey
+operations in a random order per image), applied on [0, 1] floats with torchvision's functional kernels restated
+here, batched over the samples (equal to torchvision's ops image by image, ``tests/test_training_data.py``); grey
 images get brightness and contrast only. Unlike the reference, which jitters uint8 tensors, the result is not
 rounded to integers. Volumes and images with other than 1 or 3 channels (BraTS: 4 MRI sequences) get brightness
 and contrast only, each channel on its own: brightness ``clamp(f x, 0, 1)``, contrast
@@ -24,14 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from common.errors import InputError
 from methods.base import Batch
 
 #: Intensity range of the stored uint8 images.
 PIXEL_MAX = 255.0
-BRIGHTNESS, CONTRAST, SATURATION, HUE = range(4)
 #: Network 2's view: colour jitter (paper), additive Gaussian noise (reference BraTS loader), or none (MMIS).
 SECOND_VIEWS = ("jitter", "gaussian_noise", "none")
 #: The reference BraTS loader's additive noise N(mean, std), on the [0, 1] intensity scale.
@@ -98,42 +97,125 @@ def draw_jitter(batch_size: int, generator: torch.Generator, strength: float) ->
     return JitterParams(factors=low + (high - low) * uniform, order=order)
 
 
-def _adjust_channels(image: torch.Tensor, operation: int, factor: float) -> torch.Tensor:
-    """Brightness or contrast of one ``(C, ...)`` image on [0, 1], each channel on its own (module docstring)."""
-    if operation == BRIGHTNESS:
-        return (image * factor).clamp(0.0, 1.0)
-    mean = image.mean(dim=tuple(range(1, image.dim())), keepdim=True)
-    return (factor * image + (1.0 - factor) * mean).clamp(0.0, 1.0)
+def _per_sample(factors: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``(n,)`` float64 factors as float32 ``(n, 1, ..., 1)`` on ``like``'s device, broadcasting over a sample."""
+    return factors.to(device=like.device, dtype=like.dtype).reshape(-1, *[1] * (like.dim() - 1))
+
+
+def _blend(images: torch.Tensor, other: torch.Tensor, ratios: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``_blend`` per sample: ``clamp(r x + (1 - r) y, 0, 1)``, with ``1 - r`` taken in float64
+    before the cast and the multiply-add fused, as its ``mul(r).add_(y, alpha=1 - r)`` computes it."""
+    return torch.addcmul(images.mul(_per_sample(ratios, images)), other,
+                         _per_sample(1.0 - ratios, images)).clamp_(0.0, 1.0)
+
+
+def _grey(images: torch.Tensor) -> torch.Tensor:
+    """torchvision's luma ``0.2989 R + 0.587 G + 0.114 B`` of ``(n, 3, H, W)`` images, ``(n, 1, H, W)``."""
+    red, green, blue = images.unbind(dim=1)
+    return red.mul(0.2989).add_(green, alpha=0.587).add_(blue, alpha=0.114).unsqueeze(1)
+
+
+def _rgb_to_hsv(images: torch.Tensor) -> torch.Tensor:
+    """torchvision's RGB -> HSV of ``(n, 3, H, W)`` images on [0, 1] (the Pillow algorithm; grey pixels get
+    hue and saturation 0)."""
+    red, green, _ = images.unbind(dim=1)
+    min_channel, max_channel = torch.aminmax(images, dim=1)
+    grey = max_channel == min_channel
+    channel_range = max_channel - min_channel
+    ones = torch.ones_like(max_channel)
+    saturation = channel_range / torch.where(grey, ones, max_channel)
+    divisor = torch.where(grey, ones, channel_range).unsqueeze_(dim=1)
+    red_c, green_c, blue_c = ((max_channel.unsqueeze(dim=1) - images) / divisor).unbind(dim=1)
+    max_is_not_red = max_channel != red
+    max_is_green = max_channel == green
+    hue_green = red_c.add(2.0).sub_(blue_c).mul_(max_is_green & max_is_not_red)
+    hue_red = blue_c.sub_(green_c).mul_(~max_is_not_red)
+    hue_blue = green_c.add_(4.0).sub_(red_c).mul_(max_is_not_red.logical_and_(max_is_green.logical_not_()))
+    hue = hue_red.add_(hue_green).add_(hue_blue).mul_(1.0 / 6.0).add_(1.0).fmod_(1.0)
+    return torch.stack((hue, saturation, max_channel), dim=1)
+
+
+#: HSV -> RGB: for each hue sector (0..5), which of (v, p, q, t) each of R, G, B takes (torchvision's table).
+_SECTOR_CHANNELS = ((0, 2, 1, 1, 3, 0), (3, 0, 0, 2, 1, 1), (1, 1, 3, 0, 0, 2))
+
+
+def _hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    """torchvision's HSV -> RGB of ``(n, 3, H, W)``."""
+    hue, saturation, value = hsv.unbind(dim=1)
+    hue6 = hue.mul(6)
+    sector = torch.floor(hue6)
+    fraction = hue6.sub_(sector)
+    sector = sector.to(dtype=torch.int32)
+    s_times_f = saturation * fraction
+    one_minus_s = 1.0 - saturation
+    q = (1.0 - s_times_f).mul_(value).clamp_(0.0, 1.0)
+    t = s_times_f.add_(one_minus_s).mul_(value).clamp_(0.0, 1.0)
+    p = one_minus_s.mul_(value).clamp_(0.0, 1.0)
+    sector.remainder_(6)
+    vpqt = torch.stack((value, p, q, t), dim=1)
+    select = torch.tensor(_SECTOR_CHANNELS, dtype=torch.long, device=hsv.device)[:, sector].moveaxis(0, 1)
+    return vpqt.gather(1, select)
+
+
+def _brightness(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``adjust_brightness`` (any channel count): ``clamp(f x, 0, 1)``."""
+    return images.mul(_per_sample(factors, images)).clamp_(0.0, 1.0)
+
+
+def _contrast(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``adjust_contrast``: blend with the mean of the grey image (RGB: its luma)."""
+    grey = _grey(images) if images.shape[1] == 3 else images
+    return _blend(images, grey.mean(dim=(-3, -2, -1), keepdim=True), factors)
+
+
+def _channel_contrast(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Per-channel contrast of volumes and multi-sequence images (module docstring):
+    ``clamp(f x + (1 - f) mean_c, 0, 1)`` with each channel's mean over the sample."""
+    mean = images.mean(dim=tuple(range(2, images.dim())), keepdim=True)
+    return (_per_sample(factors, images) * images + _per_sample(1.0 - factors, images) * mean).clamp(0.0, 1.0)
+
+
+def _saturation(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``adjust_saturation`` of RGB images: blend with the luma."""
+    return _blend(images, _grey(images), factors)
+
+
+def _hue(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """torchvision's ``adjust_hue`` of RGB images: shift the hue by ``f`` (mod 1)."""
+    hsv = _rgb_to_hsv(images)
+    hue, saturation, value = hsv.unbind(dim=1)
+    hue.add_(_per_sample(factors, hue)).remainder_(1.0)
+    return _hsv_to_rgb(torch.stack((hue, saturation, value), dim=1))
+
+
+#: The neutral factor of each operation (brightness, contrast, saturation, hue): such draws are skipped.
+NEUTRAL_FACTORS = (1.0, 1.0, 1.0, 0.0)
 
 
 def color_jitter(images: torch.Tensor, params: JitterParams) -> torch.Tensor:
     """Colour-jitter float ``(B, C, H, W)`` images (or ``(B, C, D, H, W)`` volumes) on the 0-255 scale; returns a
     new 0-255 float tensor.
 
-    Channels other than 3 (grey) get brightness and contrast only; neutral factors are skipped. Volumes and
-    channel counts other than 1 and 3 use :func:`_adjust_channels`.
+    Batched on the images' device: for each of the four positions of the per-sample order, each operation runs
+    once on the samples that have it there (neutral factors skipped), with torchvision's float kernels, so the
+    result equals torchvision's functional ops applied image by image. Channels other than 3 (grey) get
+    brightness and contrast only; volumes and channel counts other than 1 and 3 get the per-channel contrast.
     """
     per_channel = images.dim() != 4 or images.shape[1] not in (1, 3)
     rgb = images.shape[1] == 3 and not per_channel
-    neutral = (1.0, 1.0, 1.0, 0.0)
-    jittered = []
-    for image, factors, order in zip(images / PIXEL_MAX, params.factors.tolist(), params.order.tolist(), strict=True):
-        for operation in order:
-            factor = factors[operation]
-            if factor == neutral[operation] or (not rgb and operation in (SATURATION, HUE)):
-                continue
-            if per_channel:
-                image = _adjust_channels(image, operation, factor)
-            elif operation == BRIGHTNESS:
-                image = TF.adjust_brightness(image, factor)
-            elif operation == CONTRAST:
-                image = TF.adjust_contrast(image, factor)
-            elif operation == SATURATION:
-                image = TF.adjust_saturation(image, factor)
-            else:
-                image = TF.adjust_hue(image, factor)
-        jittered.append(image)
-    return torch.stack(jittered) * PIXEL_MAX
+    operations = (_brightness, _channel_contrast if per_channel else _contrast, _saturation, _hue)
+    used = operations if rgb else operations[:2]
+    factors = params.factors
+    neutral = torch.tensor(NEUTRAL_FACTORS, dtype=factors.dtype)
+    active = factors != neutral
+    jittered = images / PIXEL_MAX
+    for position in range(4):
+        for operation, adjust in enumerate(used):
+            chosen = torch.nonzero((params.order[:, position] == operation) & active[:, operation]).flatten()
+            if len(chosen):
+                on_device = chosen.to(images.device)
+                jittered[on_device] = adjust(jittered[on_device], factors[chosen, operation])
+    return jittered * PIXEL_MAX
 
 
 class InputScaler:
