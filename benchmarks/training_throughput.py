@@ -4,7 +4,8 @@ Builds a small synthetic prepared set (bright squares on a dark noisy background
 pixel, distance maps, block superpixels) in a temporary folder, in the documented file formats, then times
 ``--steps`` steps per method (after ``--warmup`` untimed steps) on CPU and, when available, on CUDA, for each
 memory format / precision setting: the engine's step (sampling, augmentation, the method's hooks and loss) and
-the bare forward-CE-backward-SGD loop over the same networks and passes (:data:`BARE_PASSES`), and prints the
+the bare forward-CE-backward-SGD loop over the same networks and passes (:data:`BARE_PASSES`; CDR's gradient
+pruning, :data:`BARE_GRADIENT_WORK`), and prints the
 ratio engine / bare (1.0: the engine adds nothing to the networks' own work).
 
     .venv/bin/python benchmarks/training_throughput.py --size 128 --steps 5
@@ -81,6 +82,17 @@ def write_synthetic_inputs(root: Path, n_train: int = 16, n_test: int = 8, size:
 #: GSD-Net's knowledge transfer (from ``kt_start_epoch``) runs both networks again on the mixed batch; RMD runs a
 #: weak and a strong pass; ADELE forwards three input scales.
 BARE_PASSES = {"rmd": (1.0, 1.0), "adele": (1.0, 0.7, 1.5)}
+
+
+def _cdr_pruning(networks: list[torch.nn.Module], tau: float) -> None:
+    from methods.cdr import prunable_parameters, prune_gradients
+
+    prune_gradients(prunable_parameters(networks), tau)
+
+
+#: Work between backward and the SGD step that is a method's own arithmetic, not the engine's: CDR's global top-k
+#: gradient pruning over the network's weights (its threshold alone costs about a third of a 64^2 CE step).
+BARE_GRADIENT_WORK: dict[str, Callable[[list[torch.nn.Module], float], None]] = {"cdr": _cdr_pruning}
 
 
 def bare_passes(method: Any, epoch: int) -> tuple[float, ...]:
@@ -168,6 +180,7 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
     images = execution.layout(data.scaler(fixed["images"].float()))
     labels = fixed["labels"].long()
     passes = bare_passes(method, epoch)
+    gradient_work = BARE_GRADIENT_WORK.get(method.registry_name)
 
     def bare_step() -> None:
         with execution.autocast():
@@ -176,6 +189,8 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
                 if scale != 1.0 else net(images), labels) for net in bare_networks for scale in passes)
         bare_optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if gradient_work is not None:
+            gradient_work(bare_networks, data.tau)
         bare_optimizer.step()
 
     for network in [*networks, *bare_networks]:
