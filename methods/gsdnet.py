@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from methods.base import Batch, LossOutput, StepContext
+from methods.base import Batch, LossOutput, StepContext, TrainingSetView
 from methods.co_training import SmallLossMethod
 from methods.gsdnet_parts import (
     consistency_loss,
@@ -110,6 +110,15 @@ class GSDNet(SmallLossMethod):
         self.r_cp = check_range("r_cp", r_cp, 0.0, 1.0)
         self.region_rule = check_choice("region_rule", region_rule, _REGION_RULES)
         self.kt_ce = check_choice("kt_ce", kt_ce, _KT_CROSS_ENTROPIES)
+        self.num_segments: int | None = None
+
+    def on_train_start(self, training_set: TrainingSetView, device: torch.device) -> None:
+        """Count the segment labels of the refinement's source once, so that no step reads a maximum back from
+        the device (Eq. 12-13's vote needs only an upper bound of the labels)."""
+        super().on_train_start(training_set, device)
+        if self.refinement == "superpixel":
+            source = training_set.superpixels if self.superpixels == "slic" else training_set.distance
+            self.num_segments = int(source.max().item()) + 1
 
     @classmethod
     def working_size_defaults(cls, spatial_shape: tuple[int, ...]) -> dict[str, Any]:
@@ -170,7 +179,7 @@ class GSDNet(SmallLossMethod):
         segments = None
         if self.refinement == "superpixel":
             segments = batch.superpixels if self.superpixels == "slic" else batch.distance.long()
-        return refine_labels(batch.labels, small_loss, fused_prob, segments)
+        return refine_labels(batch.labels, small_loss, fused_prob, segments, self.num_segments)
 
     def _transfer_losses(
         self,

@@ -53,22 +53,27 @@ def gda_loss(pixel_loss: torch.Tensor, weights: torch.Tensor, keep_ratio: float)
 
 def fuse_probabilities(
     logits1: torch.Tensor, logits2: torch.Tensor, generator: torch.Generator
-) -> tuple[torch.Tensor, float]:
-    """Eq. 11: ``q = a * p1 + (1 - a) * p2`` with one ``a ~ U(0, 1)`` per batch; returns (detached q, a)."""
-    alpha = torch.rand((), generator=generator, device=generator.device).item()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 11: ``q = a * p1 + (1 - a) * p2`` with one ``a ~ U(0, 1)`` per batch; returns (detached q, a).
+
+    ``a`` stays a 0-d tensor on the device (no read-back); ``1 - a`` is taken in float64 and then rounded, as for a
+    Python float ``a``."""
     probs1 = torch.softmax(logits1.detach(), dim=1)
     probs2 = torch.softmax(logits2.detach(), dim=1)
-    return alpha * probs1 + (1.0 - alpha) * probs2, alpha
+    alpha = torch.rand((), generator=generator, device=generator.device).to(probs1.device)
+    return alpha * probs1 + (1.0 - alpha.double()).float() * probs2, alpha
 
 
-def superpixel_vote(fg_prob: torch.Tensor, superpixels: torch.Tensor) -> torch.Tensor:
+def superpixel_vote(fg_prob: torch.Tensor, superpixels: torch.Tensor, num_segments: int | None = None) -> torch.Tensor:
     """Eq. 12-13: per image and superpixel k, ``c_k = mean_{i in k} q_fg``; label ``c_k >= 0.5`` (int64).
 
-    Vectorised over the batch: each pixel gets the flat id ``image * K + superpixel`` (K = largest label + 1),
-    the per-id sums are one ``scatter_add`` in float64, so a mean of exactly 0.5 votes foreground.
+    Vectorised over the batch: each pixel gets the flat id ``image * K + superpixel`` (K = ``num_segments``, any
+    bound above the labels; default the largest label + 1, read from the device), the per-id sums are one
+    ``scatter_add`` in float64, so a mean of exactly 0.5 votes foreground.
     """
     batch_size = fg_prob.shape[0]
-    num_segments = int(superpixels.max().item()) + 1
+    if num_segments is None:
+        num_segments = int(superpixels.max().item()) + 1
     image_index = torch.arange(batch_size, device=superpixels.device).view(-1, *([1] * (superpixels.dim() - 1)))
     segment_ids = (image_index * num_segments + superpixels.long()).reshape(-1)
     num_ids = batch_size * num_segments
@@ -84,14 +89,16 @@ def refine_labels(
     small_loss: torch.Tensor,
     fused_prob: torch.Tensor,
     superpixels: torch.Tensor | None,
+    num_segments: int | None = None,
 ) -> torch.Tensor:
     """Eq. 14: keep the noisy label ``y`` on the small-loss set S, elsewhere a label from ``q`` (``fused_prob``).
 
     With ``superpixels`` (SGLR): the superpixel vote of Eq. 12-13. Without (Table 7's pixel-wise "LR"): the
     per-pixel rule of Eq. 13, ``q_fg >= 0.5``, i.e. the argmax of q (an exact tie goes to foreground, as in Eq. 13).
+    ``num_segments``: an upper bound of the superpixel labels (see :func:`superpixel_vote`).
     """
     fg_prob = fused_prob[:, 1]
-    estimate = (fg_prob >= 0.5).long() if superpixels is None else superpixel_vote(fg_prob, superpixels)
+    estimate = (fg_prob >= 0.5).long() if superpixels is None else superpixel_vote(fg_prob, superpixels, num_segments)
     return torch.where(small_loss, labels, estimate)
 
 

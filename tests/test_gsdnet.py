@@ -115,6 +115,16 @@ def test_superpixel_vote_is_per_image() -> None:
     assert superpixel_vote(fg_prob, superpixels).tolist() == [[[1, 0]], [[0, 1]]]
 
 
+def test_superpixel_vote_with_a_precounted_label_bound_is_the_same() -> None:
+    """GSD-Net counts the labels once per run (no read-back per step); any bound above the labels votes alike."""
+    generator = torch.Generator().manual_seed(4)
+    superpixels = torch.randint(0, 9, (3, 16, 16), generator=generator)
+    fg_prob = torch.rand((3, 16, 16), generator=generator)
+    expected = superpixel_vote(fg_prob, superpixels)
+    for bound in (int(superpixels.max()) + 1, 40):
+        assert torch.equal(superpixel_vote(fg_prob, superpixels, bound), expected)
+
+
 def test_refinement_keeps_noisy_label_on_small_loss_set() -> None:
     labels = torch.tensor([[[1, 1, 0, 0]]])
     small_loss = torch.tensor([[[True, False, True, False]]])
