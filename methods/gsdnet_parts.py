@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from methods.selection import pixel_cross_entropy, small_loss_mask, symmetric_kl
+from methods.selection import pixel_cross_entropy, selected_sum, small_loss_mask, symmetric_kl
 
 RegionRule = Literal["threshold", "random"]
 KtCrossEntropy = Literal["paper", "double_softmax"]
@@ -48,7 +48,7 @@ def gda_loss(pixel_loss: torch.Tensor, weights: torch.Tensor, keep_ratio: float)
     Returns the loss and the bool small-loss mask S. With all weights 1 this is L_jocor (Eq. 6).
     """
     small_loss = small_loss_mask(pixel_loss, keep_ratio)
-    return (weights * pixel_loss)[small_loss].sum() / small_loss.sum(), small_loss
+    return selected_sum(weights * pixel_loss, small_loss) / small_loss.sum(), small_loss
 
 
 def fuse_probabilities(

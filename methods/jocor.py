@@ -23,7 +23,13 @@ from methods.base import Batch, LossOutput, StepContext
 from methods.co_training import SmallLossMethod, clean_share_log
 from methods.options import check_choice, check_range
 from methods.registry import register_method
-from methods.selection import co_regularised_pixel_loss, pixel_cross_entropy, small_loss_mask, symmetric_kl
+from methods.selection import (
+    co_regularised_pixel_loss,
+    pixel_cross_entropy,
+    selected_mean,
+    small_loss_mask,
+    symmetric_kl,
+)
 
 WEIGHTINGS = ("reference", "authors")
 
@@ -57,6 +63,6 @@ class JoCoRMethod(SmallLossMethod):
         pixel_loss = self.pixel_loss(logits1, logits2, batch.labels)
         keep_ratio = self.keep_ratio(ctx)
         selected = small_loss_mask(pixel_loss, keep_ratio)
-        loss = pixel_loss[selected].mean()
+        loss = selected_mean(pixel_loss, selected)
         logs = {"jocor": loss.detach(), "keep_ratio": keep_ratio, **clean_share_log(selected, batch)}
         return LossOutput(loss=loss, logs=logs)

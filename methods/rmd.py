@@ -63,7 +63,7 @@ from methods.base import Batch, EpochContext, LossOutput, NetworkFactory, Optimi
 from methods.co_training import SmallLossMethod, clean_share_log, selected_share
 from methods.options import check_at_least, check_choice, check_range
 from methods.registry import register_method
-from methods.selection import peer_selected_losses, pixel_cross_entropy
+from methods.selection import peer_selected_losses, pixel_cross_entropy, selected_mean
 
 #: Elastic deformation (authors' ``augment.py``): rotation U(0, 60) degrees, zoom U(1, 2), displacement standard
 #: deviation U(1, 26) pixels on a 3-point control grid per axis.
@@ -290,8 +290,8 @@ class RMDMethod(SmallLossMethod):
             strong2 = ctx.networks[1](strong_input)
         certain1 = smallest_mask(self.uncertainty(strong1, target1), count)
         certain2 = smallest_mask(self.uncertainty(strong2, target2), count)
-        distill1 = pixel_kl(target2, strong1)[certain2].mean()
-        distill2 = pixel_kl(target1, strong2)[certain1].mean()
+        distill1 = selected_mean(pixel_kl(target2, strong1), certain2)
+        distill2 = selected_mean(pixel_kl(target1, strong2), certain1)
         return distill1, distill2
 
     def uncertainty(self, strong: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

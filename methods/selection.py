@@ -49,10 +49,29 @@ def small_loss_mask(pixel_loss: torch.Tensor, keep_ratio: float) -> torch.Tensor
     return mask.reshape(pixel_loss.shape)
 
 
+def selected_sum(values: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+    """Sum of ``values`` over the bool mask ``selected``.
+
+    On CPU by boolean indexing (the order of summation the golden values pin); on an accelerator as a masked sum,
+    which does not read the selection's size back to the host (one synchronisation per step less) and rounds in
+    another order, so it can differ in the last bits.
+    """
+    if values.device.type == "cpu":
+        return values[selected].sum()
+    return torch.where(selected, values, torch.zeros((), dtype=values.dtype, device=values.device)).sum()
+
+
+def selected_mean(values: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over the bool mask ``selected`` (NaN when nothing is selected); see :func:`selected_sum`."""
+    if values.device.type == "cpu":
+        return values[selected].mean()
+    return selected_sum(values, selected) / selected.sum()
+
+
 def peer_selected_losses(ce1: torch.Tensor, ce2: torch.Tensor,
                          keep_ratio: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Co-Teaching's exchange (Han et al. 2018): each network's mean per-pixel loss over the ``keep_ratio`` share of
     pixels its peer finds small-loss; returns (loss of network 1, loss of network 2, selected by 1, selected by 2)."""
     selected_by_1 = small_loss_mask(ce1, keep_ratio)
     selected_by_2 = small_loss_mask(ce2, keep_ratio)
-    return ce1[selected_by_2].mean(), ce2[selected_by_1].mean(), selected_by_1, selected_by_2
+    return selected_mean(ce1, selected_by_2), selected_mean(ce2, selected_by_1), selected_by_1, selected_by_2

@@ -95,7 +95,7 @@ class TLossMethod(Method):
         loss = per_image.mean()
         if self.reduction == "pixel_mean":
             loss = loss / fg_probs[0].numel()
-        nu_value = (torch.exp(self.nu.detach()) + EPSILON).item()
+        nu_value = torch.exp(self.nu.detach()) + EPSILON  # a device tensor: summed in float64, read once per epoch
         return LossOutput(loss=loss, logs={"tloss": loss.detach(), "nu": nu_value})
 
     def parameter_groups(self) -> list[dict[str, Any]]:
