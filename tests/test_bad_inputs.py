@@ -31,10 +31,10 @@ from benchmarks.training_throughput import write_synthetic_inputs
 from common import atomic
 from common.atomic import write_npz, write_text
 from common.errors import InputError
-from common.workflow_config import check_config, validate_config
 from noise.settings import PAPER_SETTINGS, parse_setting
 from training.engine import train
 from training.run_config import RunConfig
+from workflow.planner.checks import check_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"

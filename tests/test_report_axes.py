@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from common.errors import InputError
-from common.workflow_config import (
+from workflow.planner.checks import check_config, validate_config
+from workflow.planner.targets import (
     add_derived_entries,
     annotation_ratio_cells,
-    check_config,
     experiment_runs,
     fraction_variant,
     method_experiments,
@@ -23,7 +23,6 @@ from common.workflow_config import (
     qualitative_datasets,
     sweep_setting,
     training_settings,
-    validate_config,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
