@@ -4,6 +4,7 @@ fail inside a job."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,22 @@ from jsonschema.validators import validator_for
 from common.errors import InputError
 from workflow.planner.targets import (
     ANNOTATION_RATIO_TABLE,
-    GENERATED_ADAPTERS,
     MULTI_RATER_TABLE,
+    RESULTS,
     active_datasets,
+    experiment_datasets,
     is_rater_source,
     method_experiments,
     method_options,
     noise_sweep_points,
     planned_pairs,
+    train_fractions,
     training_settings,
     unavailable_variants,
 )
+
+#: The config's schema (``workflow/schemas/config.schema.yaml``).
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
@@ -177,7 +183,9 @@ def _non_finite(value: Any, key: str) -> str | None:
 
 def check_run_inputs(config: dict[str, Any]) -> None:
     """Checks that would otherwise fail inside a job: empty paths, duplicate seeds, NaN/inf noise parameters, a
-    backbone that cannot take a data set's working size, a batch larger than a generated training set."""
+    backbone that cannot take a data set's working size, a batch larger than the training set (or the Table 9 /
+    ``train_fraction`` subset of it) where :func:`training_set_size` knows it."""
+    from training.data import subset_size
     from training.networks import check_input_size
 
     seeds = config.get("seeds", [0])
@@ -195,6 +203,8 @@ def check_run_inputs(config: dict[str, Any]) -> None:
     for dataset in active_datasets(config):
         check_adapter_options(dataset, config["datasets"][dataset])
     unavailable = unavailable_variants(config)
+    table9 = config["experiments"].get(ANNOTATION_RATIO_TABLE)
+    sizes: dict[str, int | None] = {}
     for dataset, variant in planned_pairs(config):
         if variant in unavailable:
             continue
@@ -208,11 +218,39 @@ def check_run_inputs(config: dict[str, Any]) -> None:
         except (InputError, KeyError) as error:
             raise InputError(f"config key {training_key(config, dataset, variant, 'backbone')} "
                              f"(datasets.{dataset}.working_size): {error}") from None
-        n_train = entry.get("options", {}).get("n_train") if entry["adapter"] in GENERATED_ADAPTERS else None
+        if dataset not in sizes:
+            sizes[dataset] = training_set_size(config, dataset)
+        n_train = sizes[dataset]
+        if n_train is None:
+            continue
         batch = training.get("batch_size", 1)
-        if n_train is not None and batch > n_train:
-            raise InputError(f"config key {training_key(config, dataset, variant, 'batch_size')}: {batch} is "
-                             f"more than the {n_train} training images of data set {dataset}")
+        fractions = {training.get("train_fraction", 1.0): training_key(config, dataset, variant, "train_fraction")}
+        if table9 and variant in table9["variants"] and dataset in experiment_datasets(config, ANNOTATION_RATIO_TABLE):
+            for fraction in train_fractions(table9):
+                fractions.setdefault(fraction, f"experiments.{ANNOTATION_RATIO_TABLE}.train_fractions")
+        for fraction, fraction_key in sorted(fractions.items(), reverse=True):
+            used = subset_size(n_train, fraction)
+            if batch > used:
+                subset = f" at train_fraction {fraction:g} ({fraction_key})" if fraction < 1.0 else ""
+                raise InputError(f"config key {training_key(config, dataset, variant, 'batch_size')}: {batch} is "
+                                 f"more than the {used} training images of data set {dataset}{subset}")
+
+
+def training_set_size(config: dict[str, Any], dataset: str) -> int | None:
+    """The number of training images of ``dataset`` before any job: ``n_train`` of its prepared
+    ``metadata.json`` where it exists, else the count its adapter's listing gives
+    (:func:`adapters.prepare.listed_train_count`); None where only loading the data tells."""
+    from adapters.prepare import listed_train_count
+
+    metadata = RESULTS / "prepared" / dataset / "metadata.json"
+    if metadata.is_file():
+        try:
+            return int(json.loads(metadata.read_text())["n_train"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    entry = config["datasets"][dataset]
+    return listed_train_count(dataset, entry["adapter"], entry.get("path"), entry.get("options"), config["seed"],
+                              entry.get("n_test"), entry.get("test_fraction"))
 
 
 def check_adapter_options(dataset: str, entry: dict[str, Any]) -> None:
@@ -238,7 +276,7 @@ def check_adapter_options(dataset: str, entry: dict[str, Any]) -> None:
             raise InputError(f"{where}: must be {kind.__name__}, got {value!r}")
 
 
-def spec_value(spec: dict[str, Any], key: str) -> Any:
+def spec_value(spec: dict[str, Any] | list[Any], key: str) -> Any:
     """The value at dotted ``key`` (its first part names the setting) inside ``spec``."""
     value: Any = spec
     for part in key.split(".")[2:]:
@@ -300,11 +338,12 @@ def check_report_axes(config: dict[str, Any]) -> None:
         if sweep["parameter"] == "model" or sweep["parameter"] not in _setting_keys(base):
             raise InputError(f"config key noise_sweep.parameter: {sweep['parameter']!r} is not a parameter of "
                              f"model {base['model']} (setting {sweep['base_setting']})")
-        for value, name in noise_sweep_points(config):
+        check_sweep_values(sweep, base)
+        for index, (value, name) in enumerate(noise_sweep_points(config)):
             try:
                 parse_setting(name, {**base, sweep["parameter"]: value})
             except InputError as error:
-                raise InputError(f"config key noise_sweep.values: {value!r}: {error}") from None
+                raise InputError(f"config key noise_sweep.values.{index}: {value!r}: {error}") from None
         if len({name for _, name in noise_sweep_points(config)}) != len(sweep["values"]):
             raise InputError("config key noise_sweep.values: repeated value")
     section = config.get("qualitative")
@@ -315,6 +354,24 @@ def check_report_axes(config: dict[str, Any]) -> None:
         if "setting" in section and section["setting"] not in config["experiments"][table]["settings"]:
             raise InputError(f"config key qualitative.setting: {section['setting']!r} is not in "
                              f"experiments.{table}.settings")
+
+
+def check_sweep_values(sweep: dict[str, Any], base: dict[str, Any]) -> None:
+    """Each ``noise_sweep`` value as the setting it derives from ``base``: the schema of a written noise setting
+    and finite numbers; the first problem is an InputError naming ``noise_sweep.values.<i>``."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    settings_only = {**schema, "required": [], "properties": {"noise_settings": schema["properties"]["noise_settings"]}}
+    validator = validator_for(settings_only)(settings_only)
+    for index, value in enumerate(sweep["values"]):
+        key = f"noise_sweep.values.{index}"
+        error = best_match(validator.iter_errors({"noise_settings": {"derived": {**base, sweep["parameter"]: value}}}))
+        if error is not None:
+            inner = list(error.absolute_path)[2:]
+            where = ".".join([key, *map(str, inner[1:])]) if inner[:1] == [sweep["parameter"]] else key
+            raise InputError(f"config key {where}: {' '.join(error.message.split())}")
+        found = _non_finite(value, key)
+        if found:
+            raise InputError(f"config key {found}: must be a finite number, got {spec_value(sweep['values'], found)}")
 
 
 def _setting_keys(spec: dict[str, Any]) -> set[str]:
