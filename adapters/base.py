@@ -70,6 +70,9 @@ class Adapter:
     evaluation_unit: ClassVar[str] = "image"
     needs_path: ClassVar[bool] = True
     synthetic: ClassVar[bool] = False
+    #: Whether :meth:`sample_names` is a cheap listing that fixes the split before any sample is loaded (False:
+    #: the samples carry groups, known only once loaded, or the listing reads the data itself).
+    split_from_listing: ClassVar[bool] = True
 
     def __init__(self, path: str | Path | None = None, **options: Any) -> None:
         known = {**COMMON_OPTIONS, **self.extra_options}

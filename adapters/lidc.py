@@ -47,6 +47,8 @@ class LidcFourRaterAdapter(Adapter):
     """The 2D four-rater LIDC layout (see the module docstring); ``allow_empty`` defaults to true."""
 
     extra_options: ClassVar[dict[str, Any]] = {"allow_empty": True}
+    #: Slices carry their patient as group: the seeded split counts groups, known only once loaded.
+    split_from_listing: ClassVar[bool] = False
 
     @cached_property
     def _index(self) -> dict[str, LidcSlice]:

@@ -145,6 +145,8 @@ class LidcPickleAdapter(Adapter):
     ``allow_empty`` (true)."""
 
     extra_options: ClassVar[dict[str, Any]] = {"allow_empty": True, "n_raters": 4}
+    #: Its listing unpickles the whole data set.
+    split_from_listing: ClassVar[bool] = False
 
     def __init__(self, path: str | Path | None = None, **options: Any) -> None:
         super().__init__(path, **options)

@@ -43,7 +43,7 @@ import numpy as np
 
 from adapters.base import Adapter, Sample
 from adapters.masks import binary_labels
-from adapters.multi_rater import intensity_window, rater_sample, to_uint8
+from adapters.multi_rater import finite_intensities, intensity_window, rater_sample, to_uint8
 from adapters.registry import register_adapter
 from common.errors import InputError
 
@@ -177,11 +177,11 @@ class MmisAdapter(Adapter):
             windows = []
             for sequence in self.sequences:
                 values = []
-                for path in files:
+                for path in files:  # each file checked on its own, so an error names the file that holds NaN
                     with open_h5(path) as handle:
-                        values.append(h5_dataset(handle, sequence, 3 if entry.slice_index is not None else 2)[()])
-                source = f"{files[0]}: dataset {sequence!r}"
-                windows.append(intensity_window(np.concatenate([np.ravel(value) for value in values]), source))
+                        value = h5_dataset(handle, sequence, 3 if entry.slice_index is not None else 2)[()]
+                    values.append(np.ravel(finite_intensities(value, f"{path}: dataset {sequence!r}")))
+                windows.append(intensity_window(np.concatenate(values), f"{files[0]}: dataset {sequence!r}"))
             self._windows[key] = windows
         return self._windows[key]
 

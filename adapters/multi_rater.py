@@ -32,14 +32,20 @@ def rater_sample(name: str, image: np.ndarray, raters: Sequence[np.ndarray], sou
     return Sample(name=name, image=image, mask=mask, split=split, raters=stacked, group=group)
 
 
+def finite_intensities(values: np.ndarray, source: str) -> np.ndarray:
+    """``values`` as float64; no values, NaN or inf are an InputError naming ``source``."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 0 or not np.isfinite(array).all():
+        raise InputError(f"{source}: intensities must be finite numbers (found NaN/inf or no values)")
+    return array
+
+
 def intensity_window(values: np.ndarray, source: str, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
     """The ``low``/``high`` percentiles of ``values`` (float64), the window :func:`to_uint8` maps to 0..255.
 
     Non-finite values are an InputError naming ``source``.
     """
-    array = np.asarray(values, dtype=np.float64)
-    if array.size == 0 or not np.isfinite(array).all():
-        raise InputError(f"{source}: intensities must be finite numbers (found NaN/inf or no values)")
+    array = finite_intensities(values, source)
     lo, hi = np.percentile(array, [low, high])
     return float(lo), float(hi)
 

@@ -129,6 +129,22 @@ def _splits(adapter: Adapter, names: list[str], groups: list[str] | None, datase
     return [unit_split[unit] for unit in (names if groups is None else groups)], rule
 
 
+def listed_train_count(dataset: str, adapter: str, path: str | Path | None, options: dict[str, Any] | None = None,
+                       split_seed: int = 0, n_test: int | None = None,
+                       test_fraction: float | None = None) -> int | None:
+    """The number of training samples :func:`prepare_dataset` will write, from the adapter's listing alone (its
+    layout's split, else the seeded rule over the names); None where only loading tells
+    (:attr:`Adapter.split_from_listing` false) or the listing fails (the preparation job then names the problem)."""
+    try:
+        reader = get_adapter(adapter, path, **(options or {}))
+        if not reader.split_from_listing:
+            return None
+        splits, _ = _splits(reader, reader.sample_names(), None, dataset, split_seed, n_test, test_fraction)
+    except (InputError, OSError):
+        return None
+    return splits.count("train")
+
+
 def _set_worker_adapter(adapter: Adapter) -> None:
     """Pool initializer: the adapter every worker loads from."""
     global _worker_adapter

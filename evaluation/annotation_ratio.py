@@ -29,7 +29,7 @@ def build_annotation_ratio_table(frame: pd.DataFrame, cells: Sequence[Mapping[st
                                  paper_data_sets: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """Formatted Table 9 from :func:`evaluation.runs.aggregate_runs` output and the config's cells.
 
-    ``cells`` (``common.workflow_config.annotation_ratio_cells``): ``dataset``, ``variant``, ``column``,
+    ``cells`` (``workflow.planner.targets.annotation_ratio_cells``): ``dataset``, ``variant``, ``column``,
     ``setting``, ``run_variant``. Ours: mean over seeds of the runs' last-K mean ± the runs' mean last-K std;
     seeds: mean ± sample std over seeds (``n=1`` for one seed). ``paper_data_sets``: data set -> its config
     ``paper_data_set`` (or None).

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from common.errors import InputError
-from common.workflow_config import check_config, method_options, multi_rater_datasets
 from evaluation.metrics import dice_per_image
 from evaluation.multi_rater import pairwise_rater_dice, rater_row_label, write_rater_agreement, write_table6
+from workflow.planner.checks import check_config
+from workflow.planner.targets import method_options, multi_rater_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"A1": {"model": "rater", "rater": 0}, "sampled": {"model": "rater", "rater": "sampled"}}
@@ -142,7 +143,7 @@ def test_multi_rater_config_errors_name_the_key(config: dict[str, Any]) -> None:
 
 
 def test_sampled_variants_run_on_sampled_sources_only(config: dict[str, Any]) -> None:
-    from common.workflow_config import experiment_runs
+    from workflow.planner.targets import experiment_runs
 
     config["variants"]["CE-half"] = {"method": "ce", "training": {"train_fraction": 0.5}}
     config["experiments"]["table6"]["sampled_variants"] = ["CE-half"]

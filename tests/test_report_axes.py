@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from common.errors import InputError
-from common.workflow_config import (
+from workflow.planner.checks import check_config, validate_config
+from workflow.planner.targets import (
     add_derived_entries,
     annotation_ratio_cells,
-    check_config,
     experiment_runs,
     fraction_variant,
     method_experiments,
@@ -23,7 +23,6 @@ from common.workflow_config import (
     qualitative_datasets,
     sweep_setting,
     training_settings,
-    validate_config,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +33,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 def config_with_axes() -> dict:
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["noise_settings"]["clean"] = {"model": "clean"}
-    config["variants"]["GSD-Net"]["training"] = {"epochs": 12}
+    config["variants"]["GSD-Net"]["training"] = {"epochs": 12, "batch_size": 4}  # 12.5 % of 60 images: 7
     config["experiments"]["table9"] = {"datasets": ["synthetic"], "variants": ["GSD-Net"], "clean_setting": "clean",
                                        "noisy_settings": ["S_DE"], "train_fractions": [1.0, 0.5, 0.125]}
     config["noise_sweep"] = {"dataset": "synthetic", "base_setting": "S_DE", "parameter": "radius",
@@ -112,7 +111,7 @@ def test_sweep_runs_and_resolutions() -> None:
     (lambda c: c["noise_sweep"].update(parameter="theta1"),
      r"^config key noise_sweep\.parameter: 'theta1' is not a parameter of model dilate_erode"),
     (lambda c: c["noise_sweep"].update(values=[[3, 5], [6, 2]]),
-     r"^config key noise_sweep\.values: \[6, 2\]: noise_settings\.S_DE_radius_6-2\.radius"),
+     r"^config key noise_sweep\.values\.1: \[6, 2\]: noise_settings\.S_DE_radius_6-2\.radius"),
     (lambda c: c["noise_sweep"].update(values=[[3, 5], [3, 5]]), r"^config key noise_sweep\.values: repeated value"),
     (lambda c: c["noise_sweep"].update(base_setting="S_X"), r"^config key noise_sweep\.base_setting: unknown 'S_X'"),
     (lambda c: c["noise_sweep"].update(dataset="nowhere"), r"^config key noise_sweep\.dataset: unknown 'nowhere'"),

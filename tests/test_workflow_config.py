@@ -11,10 +11,10 @@ import yaml
 from snakemake.utils import update_config
 
 from common.errors import InputError
-from common.workflow_config import (
+from workflow.planner.checks import check_config
+from workflow.planner.targets import (
     GENERATED_ADAPTERS,
     active_datasets,
-    check_config,
     experiment_runs,
     method_options,
     noise_pairs,

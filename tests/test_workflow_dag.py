@@ -80,7 +80,7 @@ def test_paper_profile_dry_run_plans_the_per_setting_r_cp(tmp_path: Path) -> Non
     from PIL import Image
     from snakemake.utils import update_config
 
-    from common.workflow_config import method_options
+    from workflow.planner.targets import method_options
 
     overlay = {"datasets": {}}
     for dataset in ("shenzhen", "busuc"):

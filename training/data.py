@@ -51,11 +51,16 @@ def epoch_batches(num_samples: int, batch_size: int, generator: torch.Generator)
     return [order[i * batch_size:(i + 1) * batch_size] for i in range(num_batches)]
 
 
+def subset_size(num_samples: int, fraction: float) -> int:
+    """How many of ``num_samples`` samples a ``fraction`` subset keeps: ``floor(fraction * n)``, at least one."""
+    return num_samples if fraction >= 1.0 else max(1, int(fraction * num_samples))
+
+
 def subset_indices(num_samples: int, fraction: float, seed: int) -> np.ndarray:
-    """Sorted indices of a seeded ``floor(fraction * n)`` subset (at least one) of ``num_samples`` samples."""
+    """Sorted indices of a seeded :func:`subset_size` subset of ``num_samples`` samples."""
     if fraction >= 1.0:
         return np.arange(num_samples)
-    keep = max(1, int(fraction * num_samples))
+    keep = subset_size(num_samples, fraction)
     order = torch.randperm(num_samples, generator=seeded_generator(seed, "train_fraction")).numpy()
     return np.sort(order[:keep])
 

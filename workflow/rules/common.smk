@@ -1,14 +1,15 @@
 from pathlib import Path
 
-from common.workflow_config import (
+from evaluation.run_description import RunDescription
+from priors.distance import DISTANCE_CAP
+from workflow.planner.checks import check_config, check_yaml_files, validate_config
+from workflow.planner.targets import (
     ANNOTATION_RATIO_TABLE,
     MULTI_RATER_TABLE,
     active_datasets,
     active_section,
     add_derived_entries,
     annotation_ratio_cells,
-    check_config,
-    check_yaml_files,
     experiment_runs,
     method_experiments,
     method_options,
@@ -22,10 +23,7 @@ from common.workflow_config import (
     run_tau,
     training_settings,
     unavailable_variants,
-    validate_config,
 )
-from evaluation.run_description import RunDescription
-from priors.distance import DISTANCE_CAP
 
 
 check_yaml_files(workflow.configfiles)
