@@ -547,15 +547,15 @@ CONFIG_CASES = [
                  id="backbone-cannot-take-working-size"),
     # issue 14, 5: batch size larger than the training set (generated; real ones: test_batch_larger_than_...)
     pytest.param(set_key("variants.CE.training", {"batch_size": 100}),
-                 Whole("config key variants.CE.training.batch_size: 100 is more than the 60 training images of data "
+                 Whole("config key variants.CE.training.batch_size: 100 is more than the 40 training images of data "
                        "set synthetic"), id="batch-larger-than-training-set"),
     pytest.param(set_key("experiments.table9.train_fractions", [1.0, 0.05]),
-                 Whole("config key variants.GSD-Net-short.training.batch_size: 4 is more than the 3 training images of "
+                 Whole("config key variants.GSD-Net-short.training.batch_size: 4 is more than the 2 training images of "
                        "data set synthetic at train_fraction 0.05 (experiments.table9.train_fractions)"),
                  id="batch-larger-than-a-table9-subset"),
     # issue 14, 5: error paths name the key as written
     pytest.param(set_key("variants.CE.training", {"eval_last_k": 100}),
-                 Whole("config key variants.CE.training.eval_last_k: 100 is more than training.epochs (30) for data "
+                 Whole("config key variants.CE.training.eval_last_k: 100 is more than training.epochs (20) for data "
                        "set synthetic, variant CE"), id="eval_last_k-key-as-written"),
     # issue 14, 5: a typed sweep value (checked as the noise setting it derives)
     pytest.param(sweep("radius", "S_DE", ["x", [5, 7]]),
@@ -615,8 +615,8 @@ CONFIG_CASES = [
                  id="unknown-noise-model"),
     pytest.param(set_key("noise_settings.S_DE.radius", [11, 9]),
                  "config key noise_settings.S_DE.radius: low 11 > high 9", id="radius-low-above-high"),
-    pytest.param(set_key("training.eval_last_k", 31),
-                 "config key training.eval_last_k: 31 is more than training.epochs (30)",
+    pytest.param(set_key("training.eval_last_k", 21),
+                 "config key training.eval_last_k: 21 is more than training.epochs (20)",
                  id="eval_last_k-above-epochs"),
     pytest.param(set_key("variants.GCE.qq", 0.7), "config key variants.GCE: method 'gce': unknown option(s)",
                  id="unknown-method-option"),

@@ -33,7 +33,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 def config_with_axes() -> dict:
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["noise_settings"]["clean"] = {"model": "clean"}
-    config["variants"]["GSD-Net"]["training"] = {"epochs": 12, "batch_size": 4}  # 12.5 % of 60 images: 7
+    config["variants"]["GSD-Net"]["training"] = {"epochs": 12, "batch_size": 4}  # 12.5 % of 40 images: 5
     config["experiments"]["table9"] = {"datasets": ["synthetic"], "variants": ["GSD-Net"], "clean_setting": "clean",
                                        "noisy_settings": ["S_DE"], "train_fractions": [1.0, 0.5, 0.125]}
     config["noise_sweep"] = {"dataset": "synthetic", "base_setting": "S_DE", "parameter": "radius",
