@@ -555,7 +555,7 @@ CONFIG_CASES = [
                  id="batch-larger-than-a-table9-subset"),
     # issue 14, 5: error paths name the key as written
     pytest.param(set_key("variants.CE.training", {"eval_last_k": 100}),
-                 Whole("config key variants.CE.training.eval_last_k: 100 is more than training.epochs (20) for data "
+                 Whole("config key variants.CE.training.eval_last_k: 100 is more than training.epochs (25) for data "
                        "set synthetic, variant CE"), id="eval_last_k-key-as-written"),
     # issue 14, 5: a typed sweep value (checked as the noise setting it derives)
     pytest.param(sweep("radius", "S_DE", ["x", [5, 7]]),
@@ -615,8 +615,8 @@ CONFIG_CASES = [
                  id="unknown-noise-model"),
     pytest.param(set_key("noise_settings.S_DE.radius", [11, 9]),
                  "config key noise_settings.S_DE.radius: low 11 > high 9", id="radius-low-above-high"),
-    pytest.param(set_key("training.eval_last_k", 21),
-                 "config key training.eval_last_k: 21 is more than training.epochs (20)",
+    pytest.param(set_key("training.eval_last_k", 26),
+                 "config key training.eval_last_k: 26 is more than training.epochs (25)",
                  id="eval_last_k-above-epochs"),
     pytest.param(set_key("variants.GCE.qq", 0.7), "config key variants.GCE: method 'gce': unknown option(s)",
                  id="unknown-method-option"),
