@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,25 +94,25 @@ def assert_resumed_to_identical_metrics(workdir: Path, rerun: subprocess.Complet
         assert stopped[key] == reference[key], key
 
 
+def sigterm_to_the_training_job(process: subprocess.Popen[bytes], workdir: Path) -> None:
+    """What a scheduler sends the job."""
+    os.kill(training_job(workdir), signal.SIGTERM)
+
+
+def ctrl_c(process: subprocess.Popen[bytes], workdir: Path) -> None:
+    """Ctrl-C: SIGINT to the terminal's process group, Snakemake first."""
+    os.killpg(process.pid, signal.SIGINT)
+
+
 @pytest.mark.slow
-def test_sigterm_then_the_same_command_resumes_to_identical_metrics(
-        tmp_path: Path, uninterrupted: tuple[Path, dict[str, Any]]) -> None:
+@pytest.mark.parametrize("stop", [sigterm_to_the_training_job, ctrl_c], ids=["sigterm", "ctrl-c"])
+def test_stopped_then_the_same_command_resumes_to_identical_metrics(
+        tmp_path: Path, uninterrupted: tuple[Path, dict[str, Any]],
+        stop: Callable[[subprocess.Popen[bytes], Path], None]) -> None:
     overlay, reference = uninterrupted
     workdir = tmp_path / "stopped"
     process = start_until_epoch_3(workdir, overlay)
-    os.kill(training_job(workdir), signal.SIGTERM)
-    assert process.wait(timeout=120) != 0
-    assert not (workdir / TARGET).exists()
-    assert_resumed_to_identical_metrics(workdir, run(workdir, overlay), reference)
-
-
-@pytest.mark.slow
-def test_ctrl_c_then_the_same_command_resumes_to_identical_metrics(
-        tmp_path: Path, uninterrupted: tuple[Path, dict[str, Any]]) -> None:
-    overlay, reference = uninterrupted
-    workdir = tmp_path / "interrupted"
-    process = start_until_epoch_3(workdir, overlay)
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: SIGINT to the terminal's process group, Snakemake first
+    stop(process, workdir)
     assert process.wait(timeout=120) != 0
     assert not (workdir / TARGET).exists()
     assert_resumed_to_identical_metrics(workdir, run(workdir, overlay), reference)
