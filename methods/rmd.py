@@ -63,7 +63,7 @@ from methods.base import Batch, EpochContext, LossOutput, NetworkFactory, Optimi
 from methods.co_training import SmallLossMethod, clean_share_log, selected_share
 from methods.options import check_at_least, check_choice, check_range
 from methods.registry import register_method
-from methods.selection import peer_selected_losses, pixel_cross_entropy, selected_mean
+from methods.selection import peer_selected_losses, pixel_cross_entropy, selected_mean, smallest_mask
 
 #: Elastic deformation (authors' ``augment.py``): rotation U(0, 60) degrees, zoom U(1, 2), displacement standard
 #: deviation U(1, 26) pixels on a 3-point control grid per axis.
@@ -89,14 +89,6 @@ def sigmoid_rampup(epoch: float, length: int) -> float:
 def distillation_count(weight: float, consist_factor: float, num_pixels: int) -> int:
     """Pixels distilled per network: ``int(min(weight * consist_factor, 1) * num_pixels)`` (authors' rule)."""
     return int(min(weight * consist_factor, 1.0) * num_pixels)
-
-
-def smallest_mask(values: torch.Tensor, count: int) -> torch.Tensor:
-    """Bool mask of the ``count`` smallest entries of ``values`` (ties by position, stable sort)."""
-    flat = values.reshape(-1)
-    mask = torch.zeros_like(flat, dtype=torch.bool)
-    mask[torch.sort(flat, stable=True).indices[:count]] = True
-    return mask.reshape(values.shape)
 
 
 def authors_schedule(epoch: int, num_epochs: int, decay_start_epoch: int) -> tuple[float, float]:

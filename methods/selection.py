@@ -41,12 +41,23 @@ def small_loss_mask(pixel_loss: torch.Tensor, keep_ratio: float) -> torch.Tensor
 
     Ties are broken by position (a stable sort), so the selection is deterministic. At least one pixel is kept.
     """
-    flat = pixel_loss.detach().reshape(-1)
-    num_keep = max(1, min(flat.numel(), round(keep_ratio * flat.numel())))
-    order = torch.sort(flat, stable=True).indices[:num_keep]
-    mask = torch.zeros_like(flat, dtype=torch.bool)
-    mask[order] = True
-    return mask.reshape(pixel_loss.shape)
+    numel = pixel_loss.numel()
+    return smallest_mask(pixel_loss, max(1, min(numel, round(keep_ratio * numel))))
+
+
+def smallest_mask(values: torch.Tensor, count: int) -> torch.Tensor:
+    """Bool mask of the ``count`` smallest entries of ``values`` (over all its elements); ties at the threshold go
+    to the earliest positions, so the set is the first ``count`` of a stable ascending sort. Found by selection
+    (``torch.kthvalue``, linear time) rather than a sort."""
+    flat = values.detach().reshape(-1)
+    if count >= flat.numel():
+        return torch.ones_like(values, dtype=torch.bool)
+    if count <= 0:
+        return torch.zeros_like(values, dtype=torch.bool)
+    threshold = torch.kthvalue(flat, count).values
+    below = flat < threshold
+    ties = flat == threshold
+    return (below | (ties & (torch.cumsum(ties, dim=0) <= count - below.sum()))).reshape(values.shape)
 
 
 def selected_sum(values: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:

@@ -20,10 +20,9 @@ from methods.rmd import (
     random_deformation,
     random_flip,
     sigmoid_rampup,
-    smallest_mask,
     strong_pass,
 )
-from methods.selection import small_loss_mask
+from methods.selection import small_loss_mask, smallest_mask
 from training.engine import train
 from training.networks import SmallUNet
 from training.run_config import RunConfig

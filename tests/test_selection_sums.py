@@ -1,10 +1,12 @@
-"""The small-loss sums: boolean indexing on CPU, a masked sum without read-back elsewhere; both agree."""
+"""Small-loss selection and sums: the selection is a stable sort's first ``count`` (found by kthvalue); the sums use
+boolean indexing on CPU, a masked sum without read-back elsewhere, and agree."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from methods.selection import selected_mean, selected_sum
+from methods.selection import selected_mean, selected_sum, smallest_mask
 
 
 def test_masked_sum_agrees_with_the_indexed_sum() -> None:
@@ -21,3 +23,14 @@ def test_masked_sum_agrees_with_the_indexed_sum() -> None:
 def test_an_empty_selection_has_no_mean() -> None:
     values = torch.ones(3, 3)
     assert torch.isnan(selected_mean(values, torch.zeros(3, 3, dtype=torch.bool)))
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 500, 1023, 1024, 2000])
+def test_smallest_mask_is_the_stable_sorts_first_count(count: int) -> None:
+    """Many ties (values in steps of 1/8, and both zeros): the earliest tied positions are kept."""
+    generator = torch.Generator().manual_seed(1)
+    values = torch.randint(0, 16, (4, 16, 16), generator=generator).float() / 8
+    values[0, 0, :4] = -0.0
+    expected = torch.zeros(values.numel(), dtype=torch.bool)
+    expected[torch.sort(values.reshape(-1), stable=True).indices[:count]] = True
+    assert torch.equal(smallest_mask(values, count), expected.reshape(values.shape))
