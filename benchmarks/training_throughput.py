@@ -4,9 +4,9 @@ Builds a small synthetic prepared set (bright squares on a dark noisy background
 pixel, distance maps, block superpixels) in a temporary folder, in the documented file formats, then times
 ``--steps`` steps per method (after ``--warmup`` untimed steps) on CPU and, when available, on CUDA, for each
 memory format / precision setting: the engine's step (sampling, augmentation, the method's hooks and loss) and
-the bare forward-CE-backward-SGD loop over the same networks and passes (:data:`BARE_PASSES`; CDR's gradient
-pruning, :data:`BARE_GRADIENT_WORK`), and prints the
-ratio engine / bare (1.0: the engine adds nothing to the networks' own work).
+the bare forward-CE-backward-SGD loop over the same networks and passes (:data:`BARE_PASSES`, with dropout where
+the method's pass has it, :data:`BARE_DROPOUT_PASSES`; CDR's gradient pruning, :data:`BARE_GRADIENT_WORK`), and
+prints the ratio engine / bare (1.0: the engine adds nothing to the networks' own work).
 
     .venv/bin/python benchmarks/training_throughput.py --size 128 --steps 5
 """
@@ -14,6 +14,7 @@ ratio engine / bare (1.0: the engine adds nothing to the networks' own work).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -95,6 +96,10 @@ def _cdr_pruning(networks: list[torch.nn.Module], tau: float) -> None:
 BARE_GRADIENT_WORK: dict[str, Callable[[list[torch.nn.Module], float], None]] = {"cdr": _cdr_pruning}
 
 
+#: Passes a method runs with its networks' dropout on: RMD's strong pass (``methods.rmd.strong_pass``).
+BARE_DROPOUT_PASSES = {"rmd": (False, True)}
+
+
 def bare_passes(method: Any, epoch: int) -> tuple[float, ...]:
     """The input scales of the bare loop matching ``method``'s work at ``epoch``."""
     name = method.registry_name
@@ -136,6 +141,7 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
     the same networks (a fixed batch, per network and pass forward, CE, backward, SGD step), in one process."""
     from methods.base import StepContext
     from methods.registry import build_method
+    from methods.rmd import strong_pass
     from training.augment import augment_batch
     from training.engine import (
         Execution,
@@ -182,11 +188,19 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
     passes = bare_passes(method, epoch)
     gradient_work = BARE_GRADIENT_WORK.get(method.registry_name)
 
+    dropout_passes = BARE_DROPOUT_PASSES.get(method.registry_name, (False,) * len(passes))
+
+    def bare_logits(net: torch.nn.Module, scale: float, dropout: bool) -> torch.Tensor:
+        with strong_pass([net]) if dropout else contextlib.nullcontext():
+            logits = net(_scaled(images, scale))
+        if scale == 1.0:
+            return logits
+        return torch.nn.functional.interpolate(logits, size=labels.shape[1:], mode="bilinear")
+
     def bare_step() -> None:
         with execution.autocast():
-            loss = sum(torch.nn.functional.cross_entropy(
-                torch.nn.functional.interpolate(net(_scaled(images, scale)), size=labels.shape[1:], mode="bilinear")
-                if scale != 1.0 else net(images), labels) for net in bare_networks for scale in passes)
+            loss = sum(torch.nn.functional.cross_entropy(bare_logits(net, scale, dropout), labels)
+                       for net in bare_networks for scale, dropout in zip(passes, dropout_passes, strict=True))
         bare_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if gradient_work is not None:
@@ -232,18 +246,17 @@ def main(argv: list[str] | None = None) -> int:
                                                  size=args.size)
         for device in devices:
             for name in names:
-                for epoch in args.epochs:
-                    for setting in args.settings:
-                        memory_format, precision = setting.split("/")
-                        try:
+                try:
+                    for epoch in args.epochs:
+                        for setting in args.settings:
+                            memory_format, precision = setting.split("/")
                             engine, bare = measure_throughput(name, prepared, noise, device, args.batch_size,
                                                               args.steps, args.warmup, epoch=epoch,
                                                               memory_format=memory_format, precision=precision)
-                        except InputError as error:  # e.g. a method that needs a checkpoint: reported, not fatal
-                            print(f"{device:6s} {name:12s} not run: {error}")
-                            break
-                        print(f"{device:6s} {name:12s} {epoch:5d} {setting:20s} {engine:8.1f} {bare:8.1f} "
-                              f"{engine / bare:6.2f}", flush=True)
+                            print(f"{device:6s} {name:12s} {epoch:5d} {setting:20s} {engine:8.1f} {bare:8.1f} "
+                                  f"{engine / bare:6.2f}", flush=True)
+                except InputError as error:  # e.g. a method that needs a checkpoint: reported once, not fatal
+                    print(f"{device:6s} {name:12s} not run: {error}")
     return 0
 
 
