@@ -35,7 +35,7 @@ from torch import nn
 
 from methods.base import Batch, EpochContext, LossOutput, Method, OptimizerSettings, StepContext
 from methods.registry import register_method
-from methods.selection import pixel_cross_entropy
+from methods.selection import pixel_cross_entropy, smallest_mask
 
 #: The authors' optimiser (xiaoboxia/CDR ``main.py``): lr, momentum, weight decay, MultiStepLR gamma.
 AUTHORS_LR = 0.01
@@ -54,16 +54,8 @@ def prunable_parameters(networks: Sequence[nn.Module]) -> list[nn.Parameter]:
 
 def top_share_mask(scores: torch.Tensor, num_keep: int) -> torch.Tensor:
     """Bool mask of the ``num_keep`` largest entries of the 1D ``scores``; ties at the threshold go to the
-    earliest positions."""
-    total = scores.numel()
-    if num_keep >= total:
-        return torch.ones_like(scores, dtype=torch.bool)
-    if num_keep <= 0:
-        return torch.zeros_like(scores, dtype=torch.bool)
-    threshold = torch.kthvalue(scores, total - num_keep + 1).values
-    above = scores > threshold
-    ties = scores == threshold
-    return above | (ties & (torch.cumsum(ties, dim=0) <= num_keep - above.sum()))
+    earliest positions (the smallest of the negated scores, :func:`methods.selection.smallest_mask`)."""
+    return smallest_mask(-scores, num_keep)
 
 
 def prune_gradients(parameters: Sequence[nn.Parameter], tau: float) -> None:
