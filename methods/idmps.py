@@ -139,14 +139,12 @@ class IDMPSMethod(CoTrainingMethod):
         """Asymmetric CE + Dice of both networks, plus ``w(t)`` times the mixed pseudo-label CE over M."""
         logits1, logits2 = logits
         radical, conservative = asymmetric_labels(batch.labels, batch.distance, self.band_width(batch.labels))
-        logits1, logits2 = logits1.float(), logits2.float()
-        probs1, probs2 = logits1.softmax(dim=1), logits2.softmax(dim=1)
-        # cross_entropy is nll_loss of log_softmax: each network's log-probabilities once, for both of its terms
-        log_probs1, log_probs2 = F.log_softmax(logits1, dim=1), F.log_softmax(logits2, dim=1)
+        probs1, probs2 = logits1.float().softmax(dim=1), logits2.float().softmax(dim=1)
         radical_weights = torch.tensor(RADICAL_CLASS_WEIGHTS, device=logits1.device)
         conservative_weights = torch.tensor(CONSERVATIVE_CLASS_WEIGHTS, device=logits2.device)
-        supervised1 = F.nll_loss(log_probs1, radical, weight=radical_weights) + soft_dice_loss(probs1, radical)
-        supervised2 = (F.nll_loss(log_probs2, conservative, weight=conservative_weights)
+        supervised1 = (F.cross_entropy(logits1.float(), radical, weight=radical_weights)
+                       + soft_dice_loss(probs1, radical))
+        supervised2 = (F.cross_entropy(logits2.float(), conservative, weight=conservative_weights)
                        + soft_dice_loss(probs2, conservative))
         if self.inconsistency == "label_band":
             region = (radical != conservative).float()
@@ -154,8 +152,8 @@ class IDMPSMethod(CoTrainingMethod):
             region = (logits1.argmax(dim=1) != logits2.argmax(dim=1)).float()
         beta = torch.rand((), generator=ctx.generator, device=ctx.generator.device)
         pseudo = (beta * probs1 + (1.0 - beta) * probs2).argmax(dim=1).detach()
-        pseudo1 = masked_mean(F.nll_loss(log_probs1, pseudo, reduction="none"), region)
-        pseudo2 = masked_mean(F.nll_loss(log_probs2, pseudo, reduction="none"), region)
+        pseudo1 = masked_mean(F.cross_entropy(logits1.float(), pseudo, reduction="none"), region)
+        pseudo2 = masked_mean(F.cross_entropy(logits2.float(), pseudo, reduction="none"), region)
         weight = self.pseudo_weight(ctx.iteration)
         loss = supervised1 + supervised2 + weight * (pseudo1 + pseudo2)
         logs = {"supervised_radical": supervised1.detach(), "supervised_conservative": supervised2.detach(),
