@@ -39,7 +39,8 @@ def retention(epoch: int, tau: float, ramp_epochs: int = 20) -> float:
 def small_loss_mask(pixel_loss: torch.Tensor, keep_ratio: float) -> torch.Tensor:
     """Eq. 5: bool mask of the ``round(keep_ratio * N)`` smallest values over the whole batch (not per image).
 
-    Ties are broken by position (a stable sort), so the selection is deterministic. At least one pixel is kept.
+    Ties are broken by position (the set a stable sort's first values give, :func:`smallest_mask`), so the selection
+    is deterministic. At least one pixel is kept.
     """
     numel = pixel_loss.numel()
     return smallest_mask(pixel_loss, max(1, min(numel, round(keep_ratio * numel))))
