@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from scipy.optimize import OptimizeWarning, curve_fit
 from torch import nn
 
-from methods.base import Batch, EpochContext, LossOutput, Method, OptimizerSettings, StepContext
+from methods.base import Batch, EpochContext, LossOutput, Method, OptimizerSettings, StepContext, class_argmax
 from methods.label_store import LabelStore, LabelStoreHooks
 from methods.options import OptionError, check_at_least, check_choice, check_range
 from methods.registry import register_method
@@ -215,7 +215,7 @@ class ADELEMethod(LabelStoreHooks, Method):
         if not self.update_epochs:
             self.update_epochs = [None] * num_classes
         current = self.store.labels.long()
-        ious = class_iou(probs.argmax(dim=1), current, num_classes)
+        ious = class_iou(class_argmax(probs), current, num_classes)
         self.iou_history.append(ious)
         newly = []
         for cls in range(1, num_classes):

@@ -42,6 +42,16 @@ from methods.options import OptionError, known_options
 JITTERED_NETWORK = 1
 
 
+def class_argmax(scores: torch.Tensor) -> torch.Tensor:
+    """``scores.argmax(dim=1)`` of ``(B, C, ...)`` scores, int64, the same values: the first maximum on a tie, NaN
+    counted as the maximum. Two classes take one comparison: torch's CPU argmax over a short axis that is not the
+    innermost costs about 20 ms on a contiguous ``(16, 2, 128, 128)`` batch, the comparison under 0.1 ms."""
+    if scores.shape[1] != 2:
+        return scores.argmax(dim=1)
+    background, foreground = scores[:, 0], scores[:, 1]
+    return (~background.isnan() & ((foreground > background) | foreground.isnan())).long()
+
+
 @dataclass
 class Batch:
     """One training batch, already augmented (rot90 + flip applied jointly to every field).
@@ -237,7 +247,7 @@ class Method(nn.Module):
 
     def predict(self, networks: Sequence[nn.Module], images: torch.Tensor) -> torch.Tensor:
         """``(B, H, W)`` int64 labels at test time (networks in eval mode): argmax of the networks' summed logits."""
-        return torch.stack([network(images) for network in networks]).sum(dim=0).argmax(dim=1)
+        return class_argmax(torch.stack([network(images) for network in networks]).sum(dim=0))
 
     @classmethod
     def working_size_defaults(cls, spatial_shape: tuple[int, ...]) -> dict[str, Any]:

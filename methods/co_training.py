@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from methods.base import Batch, Method, StepContext
+from methods.base import Batch, Method, StepContext, class_argmax
 from methods.options import check_at_least, check_choice
 from methods.selection import retention
 
@@ -35,7 +35,7 @@ class CoTrainingMethod(Method):
     def predict(self, networks: Sequence[nn.Module], images: torch.Tensor) -> torch.Tensor:
         """Argmax of the summed logits (``fused``) or of network 1's (``net1``)."""
         if self.inference == "net1":
-            return networks[0](images).argmax(dim=1)
+            return class_argmax(networks[0](images))
         return super().predict(networks, images)
 
 

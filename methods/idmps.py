@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Batch, EpochContext, LossOutput, OptimizerSettings, StepContext
+from methods.base import Batch, EpochContext, LossOutput, OptimizerSettings, StepContext, class_argmax
 from methods.co_training import CoTrainingMethod
 from methods.gsdnet_parts import soft_dice_loss
 from methods.options import OptionError, check_at_least, check_choice
@@ -149,9 +149,9 @@ class IDMPSMethod(CoTrainingMethod):
         if self.inconsistency == "label_band":
             region = (radical != conservative).float()
         else:
-            region = (logits1.argmax(dim=1) != logits2.argmax(dim=1)).float()
+            region = (class_argmax(logits1) != class_argmax(logits2)).float()
         beta = torch.rand((), generator=ctx.generator, device=ctx.generator.device)
-        pseudo = (beta * probs1 + (1.0 - beta) * probs2).argmax(dim=1).detach()
+        pseudo = class_argmax(beta * probs1 + (1.0 - beta) * probs2).detach()
         pseudo1 = masked_mean(F.cross_entropy(logits1.float(), pseudo, reduction="none"), region)
         pseudo2 = masked_mean(F.cross_entropy(logits2.float(), pseudo, reduction="none"), region)
         weight = self.pseudo_weight(ctx.iteration)

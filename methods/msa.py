@@ -48,7 +48,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.errors import InputError
-from methods.base import Batch, EpochContext, LossOutput, Method, NetworkFactory, OptimizerSettings, StepContext
+from methods.base import (
+    Batch,
+    EpochContext,
+    LossOutput,
+    Method,
+    NetworkFactory,
+    OptimizerSettings,
+    StepContext,
+    class_argmax,
+)
 from methods.options import OptionError, check_at_least, check_choice
 from methods.registry import register_method
 from methods.sam_checkpoint import ADAPTER_KEYS, load_sam_checkpoint
@@ -228,9 +237,9 @@ class MSA(Method):
         """Argmax of the two-class logits; ``prompt: click`` needs :meth:`set_test_labels` first."""
         (network,) = networks
         if self.prompt == "none":
-            return network(images).argmax(dim=1)
+            return class_argmax(network(images))
         if self.test_labels is None:
             raise InputError(f"method 'msa': {CLICK_IN_WORKFLOW}")
         labels, self.test_labels = self.test_labels.to(images.device), None
         generator = torch.Generator(device=images.device).manual_seed(0)
-        return network(images, *click_prompts(labels, self.image_size, generator)).argmax(dim=1)
+        return class_argmax(network(images, *click_prompts(labels, self.image_size, generator)))
