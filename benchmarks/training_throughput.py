@@ -2,13 +2,14 @@
 
 Builds a small synthetic prepared set (bright squares on a dark noisy background, noisy masks shifted by a
 pixel, distance maps, block superpixels) in a temporary folder, in the documented file formats, then times
-``--steps`` steps per method (after ``--warmup`` untimed steps) on CPU and, when available, on CUDA, for each
-memory format / precision setting: the engine's step (sampling, augmentation, the method's hooks and loss) and
-the bare forward-CE-backward-SGD loop over the same networks and passes (:data:`BARE_PASSES`, with dropout where
-the method's pass has it, :data:`BARE_DROPOUT_PASSES`; CDR's gradient pruning, :data:`BARE_GRADIENT_WORK`), and
-prints the ratio engine / bare (1.0: the engine adds nothing to the networks' own work).
+``--steps`` rounds per method (after ``--warmup`` untimed ones; each rate is the fastest round's) on CPU and,
+when available, on CUDA, for each memory format / precision setting: the engine's step (sampling, augmentation,
+the method's hooks and loss) and the bare forward-CE-backward-SGD loop over the same networks and passes
+(:data:`BARE_PASSES`, with dropout where the method's pass has it, :data:`BARE_DROPOUT_PASSES`; CDR's gradient
+pruning, :data:`BARE_GRADIENT_WORK`), and prints the ratio engine / bare (1.0: the engine adds nothing to the
+networks' own work).
 
-    .venv/bin/python benchmarks/training_throughput.py --size 128 --steps 5
+    .venv/bin/python benchmarks/training_throughput.py --size 128
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ def _scaled(images: torch.Tensor, scale: float) -> torch.Tensor:
 
 def _interleaved_seconds(steps: dict[str, Callable[[], None]], rounds: int, warmup: int,
                          device: torch.device) -> dict[str, float]:
-    """Median seconds per call of each step, the steps alternating round by round (so that a machine's load
-    drifting during the run affects both alike), after ``warmup`` untimed rounds."""
+    """Fastest seconds per call of each step over ``rounds`` rounds, the steps alternating round by round, after
+    ``warmup`` untimed rounds. The minimum, as ``timeit`` advises: on a shared machine the same fp32 step was
+    measured at 285 to 759 ms from one round to the next, and other processes only ever add time."""
     times: dict[str, list[float]] = {name: [] for name in steps}
     for round_index in range(warmup + rounds):
         for name, step in steps.items():
@@ -130,7 +132,7 @@ def _interleaved_seconds(steps: dict[str, Callable[[], None]], rounds: int, warm
                 torch.cuda.synchronize()
             if round_index >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) for name, values in times.items()}
+    return {name: min(values) for name, values in times.items()}
 
 
 def measure_throughput(method_name: str, prepared: Path, noise: Path, device: str, batch_size: int, steps: int,
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (multiple of 32)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=5,
+    parser.add_argument("--steps", type=int, default=8,
                         help="timed rounds (one engine and one bare step each) per method and setting")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--epochs", type=int, nargs="+", default=[0, 50],

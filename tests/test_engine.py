@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks import training_throughput
 from benchmarks.training_throughput import write_synthetic_inputs
 from common.errors import InputError
 from methods import registry
@@ -270,3 +271,18 @@ def test_a_collapsed_run_says_so_in_its_log_and_summary(inputs: tuple[Path, Path
     assert summary["collapse"] == "empty"
     assert "warning: collapsed run: the final test prediction is empty for every image" in lines
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["collapse"] == "empty"
+
+
+def test_throughput_benchmark_prints_a_rate_and_ratio_per_cell(capsys: pytest.CaptureFixture[str]) -> None:
+    """``benchmarks/training_throughput.py`` at a tiny size: one row per method, epoch and setting, with the
+    engine's and the bare loop's images per second and their ratio."""
+    assert training_throughput.main(["--size", "32", "--batch-size", "2", "--steps", "1", "--warmup", "0",
+                                     "--epochs", "0", "--methods", "ce", "jocor",
+                                     "--settings", "contiguous/fp32", "channels_last/bf16"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("cpu ")]
+    assert [(row[1], row[3]) for row in rows] == [("ce", "contiguous/fp32"), ("ce", "channels_last/bf16"),
+                                                  ("jocor", "contiguous/fp32"), ("jocor", "channels_last/bf16")]
+    for row in rows:
+        engine, bare, ratio = map(float, row[4:7])
+        assert engine > 0 and bare > 0
+        assert ratio == pytest.approx(engine / bare, abs=0.01)

@@ -6,11 +6,15 @@ theta3's flips), so the same stream must give the same mask, pixel for pixel.
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from benchmarks import noise_speed
 from benchmarks.noise_speed import reference_markov_noise
 from noise.markov import markov_boundary_noise
 from noise.simulate import read_mask_file
@@ -57,3 +61,18 @@ def test_port_gives_the_suites_masks_on_kvasir_at_original_size() -> None:
         mask = read_mask_file(path)
         for theta1 in (0.2, 0.8):   # S_R, S_E
             assert same_masks(mask, 200, theta1, 0.05, 0.0, index), (path.name, theta1)
+
+
+def test_benchmark_times_the_port_on_one_mask_in_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """``noise_speed.py --port-every 2`` on five masks: the authors' loop runs on masks 1, 3 and 5 by name, and its
+    ratio compares the same three masks."""
+    for index in range(5):
+        Image.fromarray(blob_mask((48, 64), index).astype(np.uint8) * 255).save(tmp_path / f"mask{index}.png")
+    monkeypatch.setattr(sys, "argv", ["noise_speed.py", "--masks", str(tmp_path), "--workers", "1",
+                                      "--port-every", "2"])
+    assert noise_speed.main() == 0
+    printed = capsys.readouterr().out
+    assert "authors' per-step loop on 1 mask in 2 by name: 3 masks" in printed
+    for name in ("S_R", "S_E"):
+        assert re.search(rf"^{name} on those 3 masks: .* ratio [0-9.]+x; same mask for 3/3$", printed, re.MULTILINE)

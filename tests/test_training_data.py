@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from training.augment import (
     draw_geometry,
     draw_jitter,
 )
-from training.data import epoch_batches, load_run_data, seeded_generator, subset_indices
+from training.data import epoch_batches, load_run_data, seeded_generator, subset_indices, to_device
 from training.run_config import RunConfig
 
 SIZE = 16
@@ -274,3 +275,15 @@ def test_second_view_options_gaussian_noise_and_none() -> None:
         RunConfig(prepared_dir="x", method="ce", second_view="blur")
     with pytest.raises(InputError, match="second_view_noise"):
         RunConfig(prepared_dir="x", method="ce", second_view_noise=[0.05])
+
+
+def test_to_device_pins_host_tensors_bound_for_cuda() -> None:
+    """A host tensor bound for CUDA is pinned and copied asynchronously; on CPU it is the tensor itself."""
+    host = torch.arange(6, dtype=torch.uint8)
+    assert to_device(host, "cpu") is host
+    fake = mock.MagicMock(spec=torch.Tensor)
+    fake.device = torch.device("cpu")
+    result = to_device(fake, "cuda:0")
+    fake.pin_memory.assert_called_once_with()
+    fake.pin_memory.return_value.to.assert_called_once_with(torch.device("cuda:0"), non_blocking=True)
+    assert result is fake.pin_memory.return_value.to.return_value

@@ -149,6 +149,15 @@ def _load_per_train(path: Path, key: str, train_names: np.ndarray, shape: tuple[
     return values
 
 
+def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """``tensor`` on ``device``; a CPU tensor bound for CUDA goes through pinned memory, copied asynchronously on
+    the current stream (so the kernels that read it wait for it)."""
+    device = torch.device(device)
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 class TrainingSet(Dataset):
     """Training samples as tensors: ``images`` (N, C, H, W) uint8, ``labels`` (noisy) and ``clean_labels``
     (N, H, W) uint8, ``distance`` (N, H, W) uint8 (float32 if stored as float), ``superpixels`` (N, H, W) int32;
@@ -175,7 +184,7 @@ class TrainingSet(Dataset):
 
     def to(self, device: torch.device | str) -> TrainingSet:
         """A copy of the set on ``device``."""
-        return TrainingSet(self.names, **{key: value.to(device) for key, value in self.fields.items()})
+        return TrainingSet(self.names, **{key: to_device(value, device) for key, value in self.fields.items()})
 
 
 class TestSet(Dataset):
@@ -210,8 +219,8 @@ class TestSet(Dataset):
 
     def to(self, device: torch.device | str) -> TestSet:
         """A copy of the set on ``device``."""
-        raters = None if self.rater_masks is None else self.rater_masks.to(device)
-        return TestSet(self.names, self.images.to(device), self.masks.to(device), raters, self.groups)
+        raters = None if self.rater_masks is None else to_device(self.rater_masks, device)
+        return TestSet(self.names, to_device(self.images, device), to_device(self.masks, device), raters, self.groups)
 
 
 @dataclass
