@@ -60,7 +60,7 @@ from methods.co_training import SmallLossMethod, clean_share_log
 from methods.label_store import LabelStore, LabelStoreHooks
 from methods.options import OptionError, check_at_least, check_range
 from methods.registry import register_method
-from methods.selection import pixel_cross_entropy, retention, symmetric_kl
+from methods.selection import kth_largest, pixel_cross_entropy, retention, symmetric_kl
 
 #: The authors' SGD (``spemj01.yaml``; weight decay from ``lib/configs/config.py``).
 AUTHORS_SGD = {"lr": 5e-3, "momentum": 0.99, "weight_decay": 1e-4}
@@ -116,8 +116,7 @@ def classwise_small_loss(criterion: torch.Tensor, labels: torch.Tensor, forget_b
     for cls, forget in ((0, forget_bg), (1, forget_fg)):
         member = classes == cls
         k = torch.floor(forget * member.sum().double()).long()
-        ranked = torch.sort(torch.where(member, flat, torch.full_like(flat, -torch.inf)), descending=True).values
-        threshold = ranked[(k - 1).clamp(min=0)]
+        threshold = kth_largest(torch.where(member, flat, torch.full_like(flat, -torch.inf)), k)
         keep |= member & ((flat < threshold) | (k == 0))
     return keep.reshape(criterion.shape)
 

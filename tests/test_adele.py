@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.training_throughput import write_synthetic_inputs
 from common.errors import InputError
 from methods.adele import (
     ADELEMethod,
@@ -28,6 +27,7 @@ from methods.registry import build_method
 from tests.resume_helpers import assert_same_run_outputs, stop_at_epoch_line
 from training.engine import CHECKPOINT_NAME, train
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 
 class SizeRecorder(nn.Module):

@@ -34,7 +34,6 @@ from adapters import prepare_dataset
 from adapters.base import Adapter, Sample
 from adapters.brats import RELEASE_FOLDER
 from adapters.prepare import listed_train_count
-from benchmarks.training_throughput import write_synthetic_inputs
 from common import atomic
 from common.atomic import write_npz, write_text
 from common.errors import InputError
@@ -44,6 +43,7 @@ from tests.test_adapters_multirater import SIZE as PICKLE_SIZE
 from tests.test_brats_3d import _write_nifti, write_brats_layout
 from training.engine import train
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 from workflow.planner.checks import check_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.training_throughput import write_synthetic_inputs
 from methods.base import EpochContext, StepContext, TrainingSetView
 from methods.cdr import CDRMethod, authors_lr, top_share_mask
 from methods.registry import build_method
 from training.engine import optimizer_settings, train
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 
 class Tiny(nn.Module):

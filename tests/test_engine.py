@@ -14,13 +14,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks import training_throughput
-from benchmarks.training_throughput import write_synthetic_inputs
 from common.errors import InputError
 from methods import registry
 from methods.base import Batch, LossOutput, Method, StepContext
 from training.data import load_run_data
 from training.engine import CHECKPOINT_NAME, build_networks, evaluate, train
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 EPOCH_COLUMNS = ["epoch", "loss", "ce", "train_seconds", "eval_seconds", "dice_batch_mean", "dice_image_mean"]
 SUMMARY_KEYS = {"dice_mean", "dice_std", "dice_image_mean", "seed", "tau", "method", "method_options", "backbone",

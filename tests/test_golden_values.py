@@ -23,9 +23,9 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks.training_throughput import write_synthetic_inputs
 from training.engine import CHECKPOINT_NAME, train
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 GOLDEN_PATH = Path(__file__).with_name("golden") / "engine_golden.json"
 SMALL_LOSS_SCHEDULE = {"ramp_epochs": 2}

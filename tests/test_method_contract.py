@@ -18,7 +18,6 @@ import torch
 from scipy.ndimage import distance_transform_edt
 
 import methods
-from benchmarks.training_throughput import write_synthetic_inputs
 from common.errors import InputError
 from methods.base import Method
 from methods.registry import build_method, get_method
@@ -34,6 +33,7 @@ from training.engine import (
     training_set_view,
 )
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 NAMES = methods.available_methods()
 SIDE = 16

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.training_throughput import write_synthetic_inputs
 from evaluation.metrics import dice_per_image
 from training.data import load_prepared
 from training.engine import CHECKPOINT_NAME, PREDICTIONS_NAME, train
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.training_throughput import write_synthetic_inputs
 from methods import registry
 from training.engine import train
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

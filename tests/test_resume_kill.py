@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.training_throughput import write_synthetic_inputs
+from training.synthetic_inputs import write_synthetic_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_NAMES = ("summary.json", "epochs.csv", "per_image.csv")

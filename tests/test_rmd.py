@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks.training_throughput import write_synthetic_inputs
 from methods.base import StepContext
 from methods.registry import build_method
 from methods.rmd import (
@@ -26,6 +25,7 @@ from methods.selection import small_loss_mask, smallest_mask
 from training.engine import train
 from training.networks import SmallUNet
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 
 def dot(shape: tuple[int, ...], where: tuple[int, ...]) -> torch.Tensor:

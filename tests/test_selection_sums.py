@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from methods.selection import selected_mean, selected_sum, smallest_mask
+from methods.selection import kth_largest, selected_mean, selected_sum, smallest_mask
 
 
 def test_masked_sum_agrees_with_the_indexed_sum() -> None:
@@ -34,3 +34,15 @@ def test_smallest_mask_is_the_stable_sorts_first_count(count: int) -> None:
     expected = torch.zeros(values.numel(), dtype=torch.bool)
     expected[torch.sort(values.reshape(-1), stable=True).indices[:count]] = True
     assert torch.equal(smallest_mask(values, count), expected.reshape(values.shape))
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 100, 700, 1023, 1024])
+def test_kth_largest_is_the_descending_sorts_kth(k: int) -> None:
+    """Ties (steps of 1/4), signed zeros and -inf (SP-Guide's masked-out class): the same value as the sort."""
+    generator = torch.Generator().manual_seed(2)
+    values = torch.randint(-4, 4, (1024,), generator=generator).float() / 4
+    values[:5] = torch.tensor([-0.0, 0.0, -torch.inf, -torch.inf, 0.0])
+    expected = torch.sort(values, descending=True).values[max(k - 1, 0)]
+    found = kth_largest(values, torch.tensor(k))
+    assert found.dim() == 0
+    assert found == expected

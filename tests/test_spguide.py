@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.training_throughput import write_synthetic_inputs
 from common.errors import InputError
 from methods.base import Batch, EpochContext, StepContext, TrainingSetView
 from methods.registry import build_method
@@ -25,6 +24,7 @@ from methods.spguide import (
 from tests.resume_helpers import assert_same_run_outputs, stop_at_epoch_line
 from training.engine import CHECKPOINT_NAME, train
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 
 @pytest.mark.parametrize("shape", [(3, 6, 5), (2, 3, 4, 5)])

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.training_throughput import write_synthetic_inputs
 from common.atomic import write_json, write_npz
 from common.errors import InputError
 from training.augment import (
@@ -24,6 +23,7 @@ from training.augment import (
 )
 from training.data import epoch_batches, load_run_data, seeded_generator, subset_indices, to_device
 from training.run_config import RunConfig
+from training.synthetic_inputs import write_synthetic_inputs
 
 SIZE = 16
 
