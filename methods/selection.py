@@ -64,8 +64,8 @@ def smallest_mask(values: torch.Tensor, count: int) -> torch.Tensor:
 def kth_largest(values: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """The ``k``-th largest entry of the 1-D ``values`` (``k`` a 0-d int64 tensor, ``1 <= k <= n``; 0 reads as 1),
     as a 0-d tensor. On CPU by selection (``torch.kthvalue`` of the negated values: linear time, where a sort of
-    16x128² pixels took 11 ms), elsewhere by a descending sort indexed on the device, which reads ``k`` back to
-    no host. Both give the same value."""
+    16x128² pixels took 11 ms), elsewhere by a descending sort indexed on the device, without reading ``k`` back to
+    the host. Both give the same value."""
     k = k.clamp(min=1)
     if values.device.type == "cpu":
         return -torch.kthvalue(-values, int(k)).values
