@@ -112,6 +112,9 @@ class IDMPSMethod(CoTrainingMethod):
         self.rampup_every = check_at_least("rampup_every", rampup_every, 1)
         self.rampup_length = check_at_least("rampup_length", rampup_length, 1)
         self.authors_optimizer = bool(authors_optimizer)
+        # On the method's device with it (the engine moves the method), so that a step copies nothing from the host.
+        self.register_buffer("radical_weights", torch.tensor(RADICAL_CLASS_WEIGHTS), persistent=False)
+        self.register_buffer("conservative_weights", torch.tensor(CONSERVATIVE_CLASS_WEIGHTS), persistent=False)
 
     def configure_optimizer(self, networks: Sequence[nn.Module], settings: OptimizerSettings) -> torch.optim.Optimizer:
         """The protocol's SGD, or the authors' (lr 0.01, momentum 0.9, weight decay 1e-4, a group per network)."""
@@ -140,11 +143,9 @@ class IDMPSMethod(CoTrainingMethod):
         logits1, logits2 = logits
         radical, conservative = asymmetric_labels(batch.labels, batch.distance, self.band_width(batch.labels))
         probs1, probs2 = logits1.float().softmax(dim=1), logits2.float().softmax(dim=1)
-        radical_weights = torch.tensor(RADICAL_CLASS_WEIGHTS, device=logits1.device)
-        conservative_weights = torch.tensor(CONSERVATIVE_CLASS_WEIGHTS, device=logits2.device)
-        supervised1 = (F.cross_entropy(logits1.float(), radical, weight=radical_weights)
+        supervised1 = (F.cross_entropy(logits1.float(), radical, weight=self.radical_weights)
                        + soft_dice_loss(probs1, radical))
-        supervised2 = (F.cross_entropy(logits2.float(), conservative, weight=conservative_weights)
+        supervised2 = (F.cross_entropy(logits2.float(), conservative, weight=self.conservative_weights)
                        + soft_dice_loss(probs2, conservative))
         if self.inconsistency == "label_band":
             region = (radical != conservative).float()

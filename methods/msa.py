@@ -157,6 +157,7 @@ class MSA(Method):
         self.sam_checkpoint = sam_checkpoint
         self.sam_checkpoint_sha256 = sam_checkpoint_sha256
         self.authors_optimizer = authors_optimizer
+        self.register_buffer("pos_weight", torch.tensor(POS_WEIGHT), persistent=False)  # moves with the method
         self.test_labels: torch.Tensor | None = None
 
     @classmethod
@@ -224,8 +225,7 @@ class MSA(Method):
         """BCE-with-logits of z = logit 1 - logit 0 against the labels, foreground weighted by 2."""
         (two_class,) = logits
         z = (two_class[:, 1] - two_class[:, 0]).float()
-        loss = F.binary_cross_entropy_with_logits(z, batch.labels.float(),
-                                                  pos_weight=torch.tensor(POS_WEIGHT, device=z.device))
+        loss = F.binary_cross_entropy_with_logits(z, batch.labels.float(), pos_weight=self.pos_weight)
         return LossOutput(loss=loss, logs={"bce": loss.detach()})
 
     def set_test_labels(self, labels: torch.Tensor) -> None:

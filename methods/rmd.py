@@ -128,8 +128,8 @@ def deformation_grid(angles: torch.Tensor, zooms: torch.Tensor, displacement: to
     rows, cols = offsets[:, -2], offsets[:, -1]
     turned = torch.stack([cos * rows - sin * cols, sin * rows + cos * cols], dim=1)
     source = torch.cat([offsets[:, :-2].expand(batch, -1, *spatial), turned], dim=1) + displacement
-    scale = torch.tensor([max(centre, 0.5) for centre in half], device=source.device, dtype=source.dtype)
-    normalised = source / scale.view(1, dims, *[1] * dims)
+    # Each axis divided by a Python number: nothing is copied from the host on a step.
+    normalised = torch.stack([source[:, axis] / max(centre, 0.5) for axis, centre in enumerate(half)], dim=1)
     return normalised.flip(1).movedim(1, -1)  # grid_sample wants (x, y[, z]) = (W, H[, D]) last
 
 
