@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks import training_throughput
+from benchmarks import loss_timing, training_throughput
 from common.errors import InputError
 from methods import registry
 from methods.base import Batch, LossOutput, Method, StepContext
@@ -286,3 +286,11 @@ def test_throughput_benchmark_prints_a_rate_and_ratio_per_cell(capsys: pytest.Ca
         engine, bare, ratio = map(float, row[4:7])
         assert engine > 0 and bare > 0
         assert ratio == pytest.approx(engine / bare, abs=0.01)
+
+
+def test_loss_timing_benchmark_prints_each_methods_time(capsys: pytest.CaptureFixture[str]) -> None:
+    """``benchmarks/loss_timing.py`` at a tiny size: the argmax line and one line per method."""
+    assert loss_timing.main(["--size", "32", "--batch-size", "2", "--calls", "1", "--methods", "ce", "idmps"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("argmax(dim=1), contiguous: ") and "class_argmax: " in lines[1]
+    assert [line.split(":")[0] for line in lines[2:]] == ["ce", "idmps"]
