@@ -45,7 +45,8 @@ JITTERED_NETWORK = 1
 def class_argmax(scores: torch.Tensor) -> torch.Tensor:
     """``scores.argmax(dim=1)`` of ``(B, C, ...)`` scores, int64, the same values: the first maximum on a tie, NaN
     counted as the maximum. Two classes take one comparison: torch's CPU argmax over a short axis that is not the
-    innermost costs about 20 ms on a contiguous ``(16, 2, 128, 128)`` batch, the comparison under 0.1 ms."""
+    innermost costs about 20 ms on a contiguous ``(16, 2, 128, 128)`` batch, this under 0.5 ms
+    (``benchmarks/loss_timing.py``)."""
     if scores.shape[1] != 2:
         return scores.argmax(dim=1)
     background, foreground = scores[:, 0], scores[:, 1]
