@@ -7,7 +7,8 @@ when available, on CUDA, for each memory format / precision setting: the engine'
 the method's hooks and loss) and the bare forward-CE-backward-SGD loop over the same networks and passes
 (:data:`BARE_PASSES`, with dropout where the method's pass has it, :data:`BARE_DROPOUT_PASSES`; CDR's gradient
 pruning, :data:`BARE_GRADIENT_WORK`), and prints the ratio engine / bare (1.0: the engine adds nothing to the
-networks' own work).
+networks' own work). Like a training run, the process keeps freed memory in its heap
+(:func:`training.host_memory.retain_freed_memory`), so engine and bare loop allocate alike.
 
     .venv/bin/python benchmarks/training_throughput.py --size 128
 """
@@ -28,6 +29,7 @@ import torch
 
 from common.errors import InputError
 from training.data import load_run_data, seeded_generator
+from training.host_memory import retain_freed_memory
 from training.run_config import RunConfig
 from training.synthetic_inputs import write_synthetic_inputs
 
@@ -184,13 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    retained = retain_freed_memory()
 
     import methods
 
     names = args.methods or methods.available_methods()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "size": args.size,
-                      "batch_size": args.batch_size, "steps": args.steps,
+                      "batch_size": args.batch_size, "steps": args.steps, "freed_memory_retained": retained,
                       "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}))
     print(f"{'device':6s} {'method':12s} {'epoch':>5s} {'setting':20s} {'engine':>8s} {'bare':>8s} {'ratio':>6s}"
           "  (images/s)")

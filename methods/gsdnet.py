@@ -48,7 +48,7 @@ from methods.gsdnet_parts import (
 )
 from methods.options import check_at_least, check_choice, check_range
 from methods.registry import register_method
-from methods.selection import co_regularised_pixel_loss, small_loss_mask
+from methods.selection import co_regularised_pixel_loss, small_loss_mask, supervised_pixel_loss
 
 _REFINEMENTS = ("superpixel", "pixel", "none")
 _SUPERPIXEL_SOURCES = ("slic", "distance_bands")
@@ -129,7 +129,8 @@ class GSDNet(SmallLossMethod):
         """Eq. 19: L_gda, plus L_kt + L_con from ``kt_start_epoch`` when refinement or KT is on."""
         logits1, logits2 = logits
         keep_ratio = self.keep_ratio(ctx)
-        pixel_loss = co_regularised_pixel_loss(logits1, logits2, batch.labels, self.co_weight)
+        supervised = supervised_pixel_loss(logits1, logits2, batch.labels)
+        pixel_loss = co_regularised_pixel_loss(logits1, logits2, batch.labels, self.co_weight, supervised)
         if self.gda:
             weight_cap = gda_weight_cap(ctx.epoch, self.w_max, self.w_decay_every)
             weights = distance_weights(batch.distance, ctx.epoch, self.w_max, self.w_decay_every)
@@ -143,7 +144,7 @@ class GSDNet(SmallLossMethod):
         logs = {
             "keep_ratio": keep_ratio,
             "weight_cap": weight_cap,
-            "search_loss": search_loss(logits1, logits2, batch.labels, search_set),
+            "search_loss": search_loss(logits1, logits2, batch.labels, search_set, supervised.detach()),
             "gda_loss": base_loss.detach(),
         }
 

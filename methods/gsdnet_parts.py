@@ -13,7 +13,13 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from methods.selection import pixel_cross_entropy, selected_sum, small_loss_mask, symmetric_kl
+from methods.selection import (
+    pixel_cross_entropy,
+    selected_sum,
+    small_loss_mask,
+    supervised_pixel_loss,
+    symmetric_kl,
+)
 
 RegionRule = Literal["threshold", "random"]
 KtCrossEntropy = Literal["paper", "double_softmax"]
@@ -182,10 +188,14 @@ def consistency_loss(logits1: torch.Tensor, logits2: torch.Tensor, weights: torc
 
 
 @torch.no_grad()
-def search_loss(logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor,
-                small_loss: torch.Tensor) -> torch.Tensor:
-    """Eq. 20: mean over all pixels of ``sup_i`` on S and ``ce(p1, 1-y)_i + ce(p2, 1-y)_i`` on the complement S'."""
-    supervised = pixel_cross_entropy(logits1, labels) + pixel_cross_entropy(logits2, labels)
-    inverted = 1 - labels
-    inverted_supervised = pixel_cross_entropy(logits1, inverted) + pixel_cross_entropy(logits2, inverted)
-    return torch.where(small_loss, supervised, inverted_supervised).mean().detach()
+@torch.no_grad()
+def search_loss(logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor, small_loss: torch.Tensor,
+                supervised: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 20: mean over all pixels of ``sup_i`` on S and ``ce(p1, 1-y)_i + ce(p2, 1-y)_i`` on the complement S'.
+
+    A log, never differentiated (computed without autograd); ``supervised``: ``sup_i``
+    (:func:`methods.selection.supervised_pixel_loss`) when the caller has it already."""
+    if supervised is None:
+        supervised = supervised_pixel_loss(logits1, logits2, labels)
+    inverted_supervised = supervised_pixel_loss(logits1, logits2, 1 - labels)
+    return torch.where(small_loss, supervised, inverted_supervised).mean()

@@ -18,10 +18,17 @@ def symmetric_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor
     return ((log_a.exp() - log_b.exp()) * (log_a - log_b)).sum(dim=1)
 
 
+def supervised_pixel_loss(logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Eq. 2's supervised part ``ce(p1, y)_i + ce(p2, y)_i`` per pixel, shape ``(B, H, W)``."""
+    return pixel_cross_entropy(logits1, labels) + pixel_cross_entropy(logits2, labels)
+
+
 def co_regularised_pixel_loss(logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor,
-                              co_weight: float) -> torch.Tensor:
-    """Eq. 2-4: ``l_i = ce(p1, y)_i + ce(p2, y)_i + g * skl(p1, p2)_i`` per pixel, shape ``(B, H, W)``."""
-    supervised = pixel_cross_entropy(logits1, labels) + pixel_cross_entropy(logits2, labels)
+                              co_weight: float, supervised: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 2-4: ``l_i = ce(p1, y)_i + ce(p2, y)_i + g * skl(p1, p2)_i`` per pixel, shape ``(B, H, W)``;
+    ``supervised``: the first two terms (:func:`supervised_pixel_loss`) when the caller has them already."""
+    if supervised is None:
+        supervised = supervised_pixel_loss(logits1, logits2, labels)
     return supervised + co_weight * symmetric_kl(logits1, logits2)
 
 

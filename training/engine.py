@@ -52,6 +52,7 @@ from training.data import (
     load_run_data,
     seeded_generator,
 )
+from training.host_memory import retain_freed_memory
 from training.networks import build_network, check_input_size
 from training.run_config import RunConfig
 
@@ -519,9 +520,11 @@ def train(config: RunConfig, out_dir: Path, checkpoint_dir: Path, log: Callable[
     ``checkpoint_dir/checkpoint.pt`` is written after every epoch and resumed from when it matches the run; it is
     removed once the outputs are written unless ``keep_checkpoint`` (then it holds the final networks, and a rerun
     only rewrites the outputs). ``threads`` (default: ``config.threads``, else torch's default) sets torch's CPU
-    threads. Returns the summary.
+    threads. Freed host memory stays in the process's heap (:func:`training.host_memory.retain_freed_memory`).
+    Returns the summary.
     """
     device = select_device(config.device)
+    retain_freed_memory()
     with torch_settings(device, threads if threads is not None else config.threads, config.deterministic):
         return _train(config, Path(out_dir), Path(checkpoint_dir), log, device, keep_checkpoint)
 
