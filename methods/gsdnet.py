@@ -144,7 +144,7 @@ class GSDNet(SmallLossMethod):
         logs = {
             "keep_ratio": keep_ratio,
             "weight_cap": weight_cap,
-            "search_loss": search_loss(logits1, logits2, batch.labels, search_set, supervised.detach()),
+            "search_loss": search_loss(logits1, logits2, batch.labels, search_set, supervised),
             "gda_loss": base_loss.detach(),
         }
 

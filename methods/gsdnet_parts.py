@@ -188,13 +188,11 @@ def consistency_loss(logits1: torch.Tensor, logits2: torch.Tensor, weights: torc
 
 
 @torch.no_grad()
-@torch.no_grad()
 def search_loss(logits1: torch.Tensor, logits2: torch.Tensor, labels: torch.Tensor, small_loss: torch.Tensor,
                 supervised: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 20: mean over all pixels of ``sup_i`` on S and ``ce(p1, 1-y)_i + ce(p2, 1-y)_i`` on the complement S'.
 
-    A log, never differentiated (computed without autograd); ``supervised``: ``sup_i``
-    (:func:`methods.selection.supervised_pixel_loss`) when the caller has it already."""
+    ``supervised``: ``sup_i`` (:func:`methods.selection.supervised_pixel_loss`) when the caller has it already."""
     if supervised is None:
         supervised = supervised_pixel_loss(logits1, logits2, labels)
     inverted_supervised = supervised_pixel_loss(logits1, logits2, 1 - labels)
