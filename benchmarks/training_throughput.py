@@ -2,12 +2,13 @@
 
 Builds a small synthetic prepared set (bright squares on a dark noisy background, noisy masks shifted by a
 pixel, distance maps, block superpixels) in a temporary folder, in the documented file formats, then times
-``--steps`` rounds per method (after ``--warmup`` untimed ones; each rate is the fastest round's) on CPU and,
-when available, on CUDA, for each memory format / precision setting: the engine's step (sampling, augmentation,
+``--steps`` rounds per method (after ``--warmup`` untimed ones) on CPU and, when available, on CUDA, for each
+memory format / precision setting: the engine's step (sampling, augmentation,
 the method's hooks and loss) and the bare forward-CE-backward-SGD loop over the same networks and passes
 (:data:`BARE_PASSES`, with dropout where the method's pass has it, :data:`BARE_DROPOUT_PASSES`; CDR's gradient
-pruning, :data:`BARE_GRADIENT_WORK`), and prints the ratio engine / bare (1.0: the engine adds nothing to the
-networks' own work). Like a training run, the process keeps freed memory in its heap
+pruning, :data:`BARE_GRADIENT_WORK`). It prints each one's rate in its fastest round and the ratio engine / bare
+as the median of the rounds' own ratios (:func:`paired_ratio`; 1.0: the engine adds nothing to the networks' own
+work). Like a training run, the process keeps freed memory in its heap
 (:func:`training.host_memory.retain_freed_memory`), so engine and bare loop allocate alike.
 
     .venv/bin/python benchmarks/training_throughput.py --size 128
@@ -18,10 +19,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +72,9 @@ def _scaled(images: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def _interleaved_seconds(steps: dict[str, Callable[[], None]], rounds: int, warmup: int,
-                         device: torch.device) -> dict[str, float]:
-    """Fastest seconds per call of each step over ``rounds`` rounds, the steps alternating round by round, after
-    ``warmup`` untimed rounds. The minimum, as ``timeit`` advises: on a shared machine the same fp32 step was
-    measured at 285 to 759 ms from one round to the next, and other processes only ever add time."""
+                         device: torch.device) -> dict[str, list[float]]:
+    """Seconds of each call of each step over ``rounds`` rounds, the steps alternating round by round, after
+    ``warmup`` untimed rounds."""
     times: dict[str, list[float]] = {name: [] for name in steps}
     for round_index in range(warmup + rounds):
         for name, step in steps.items():
@@ -85,15 +86,27 @@ def _interleaved_seconds(steps: dict[str, Callable[[], None]], rounds: int, warm
                 torch.cuda.synchronize()
             if round_index >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: min(values) for name, values in times.items()}
+    return times
+
+
+def paired_ratio(engine_seconds: Sequence[float], bare_seconds: Sequence[float]) -> float:
+    """Engine rate / bare rate as the median over rounds of ``bare / engine`` seconds of the same round.
+
+    On this shared machine the same fp32 step was timed at 285 to 759 ms from one round to the next. A round's two
+    steps run back to back, so load lasting over a round slows both and cancels in its ratio, and the median
+    discards the rounds a short burst hit in one step only. The ratio of the two fastest rounds (``timeit``'s
+    minimum) does neither: one lucky bare round against engine rounds all under load read 0.82 for SCE, whose
+    loss is CE's."""
+    return statistics.median(bare / engine for engine, bare in zip(engine_seconds, bare_seconds, strict=True))
 
 
 def measure_throughput(method_name: str, prepared: Path, noise: Path, device: str, batch_size: int, steps: int,
                        warmup: int, epoch: int = 0, num_epochs: int = 100, memory_format: str = "channels_last",
-                       precision: str = "fp32") -> tuple[float, float]:
-    """Images per second of the engine's step of ``method_name`` at ``epoch`` of a ``num_epochs`` run (batch
-    sampling, the method's labels, augmentation, :func:`training.engine.training_step`) and of the bare loop on
-    the same networks (a fixed batch, per network and pass forward, CE, backward, SGD step), in one process."""
+                       precision: str = "fp32") -> tuple[float, float, float]:
+    """Images per second (fastest round) of the engine's step of ``method_name`` at ``epoch`` of a ``num_epochs``
+    run (batch sampling, the method's labels, augmentation, :func:`training.engine.training_step`) and of the bare
+    loop on the same networks (a fixed batch, per network and pass forward, CE, backward, SGD step), in one
+    process, and their :func:`paired_ratio`."""
     from methods.base import StepContext
     from methods.registry import build_method
     from methods.rmd import strong_pass
@@ -165,7 +178,8 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
     for network in [*networks, *bare_networks]:
         network.train()
     seconds = _interleaved_seconds({"engine": engine_step, "bare": bare_step}, steps, warmup, torch_device)
-    return batch_size / seconds["engine"], batch_size / seconds["bare"]
+    return (batch_size / min(seconds["engine"]), batch_size / min(seconds["bare"]),
+            paired_ratio(seconds["engine"], seconds["bare"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                       "batch_size": args.batch_size, "steps": args.steps, "freed_memory_retained": retained,
                       "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}))
     print(f"{'device':6s} {'method':12s} {'epoch':>5s} {'setting':20s} {'engine':>8s} {'bare':>8s} {'ratio':>6s}"
-          "  (images/s)")
+          "  (images/s of the fastest round; ratio: median of the rounds' ratios)")
     with tempfile.TemporaryDirectory() as tmp:
         prepared, noise = write_synthetic_inputs(Path(tmp), n_train=max(2 * args.batch_size, 16), n_test=2,
                                                  size=args.size)
@@ -206,11 +220,11 @@ def main(argv: list[str] | None = None) -> int:
                     for epoch in args.epochs:
                         for setting in args.settings:
                             memory_format, precision = setting.split("/")
-                            engine, bare = measure_throughput(name, prepared, noise, device, args.batch_size,
+                            engine, bare, ratio = measure_throughput(name, prepared, noise, device, args.batch_size,
                                                               args.steps, args.warmup, epoch=epoch,
                                                               memory_format=memory_format, precision=precision)
                             print(f"{device:6s} {name:12s} {epoch:5d} {setting:20s} {engine:8.1f} {bare:8.1f} "
-                                  f"{engine / bare:6.2f}", flush=True)
+                                  f"{ratio:6.2f}", flush=True)
                 except InputError as error:  # e.g. a method that needs a checkpoint: reported once, not fatal
                     print(f"{device:6s} {name:12s} not run: {error}")
     return 0

@@ -285,7 +285,19 @@ def test_throughput_benchmark_prints_a_rate_and_ratio_per_cell(capsys: pytest.Ca
     for row in rows:
         engine, bare, ratio = map(float, row[4:7])
         assert engine > 0 and bare > 0
-        assert ratio == pytest.approx(engine / bare, abs=0.01)
+        assert ratio == pytest.approx(engine / bare, abs=0.01)  # one round: its ratio is the fastest rounds'
+
+
+def test_paired_ratio_cancels_load_over_a_round_and_ignores_bursts() -> None:
+    """Engine steps that truly take 1.05x the bare step: load over rounds 1-6 slows both steps of each round;
+    bursts slow only the engine steps of the unloaded rounds 0 and 7. The fastest rounds' ratio reads an unloaded
+    bare step against loaded engine steps; the median of the rounds' ratios reads the true 1 / 1.05."""
+    load = [1.0, 1.5, 1.6, 1.5, 1.7, 1.6, 1.5, 1.0]
+    bare = [0.40 * factor for factor in load]
+    engine = [0.42 * factor for factor in load]
+    engine[0], engine[7] = 0.80, 0.42 * 3
+    assert min(bare) / min(engine) < 0.7
+    assert training_throughput.paired_ratio(engine, bare) == pytest.approx(1 / 1.05)
 
 
 def test_loss_timing_benchmark_prints_each_methods_time(capsys: pytest.CaptureFixture[str]) -> None:
