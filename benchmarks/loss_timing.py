@@ -1,5 +1,6 @@
-"""Milliseconds of a method's loss and its backward alone, on random logits (no networks), and of torch's
-``argmax`` over the class axis against :func:`methods.base.class_argmax`.
+"""Milliseconds of a method's loss and its backward alone, on random logits (no networks), of torch's
+``argmax`` over the class axis against :func:`methods.base.class_argmax`, and of the colour jitter of network 2's
+view (:func:`training.augment.color_jitter`, at the engine's default strength) and its hue shift alone.
 
 A batch of ``--batch-size`` random noisy masks at ``--size``² with their capped distance maps and 8x8 block
 superpixels; random two-class logits per network in channels-last (``--contiguous`` for NCHW). Each method's
@@ -21,6 +22,8 @@ import torch
 from methods.base import Batch, Method, StepContext, class_argmax
 from methods.registry import build_method
 from priors.distance import capped_distance_map
+from training.augment import _hue, color_jitter, draw_jitter
+from training.run_config import RunConfig
 
 
 def _loss_ms(method: Method, logits: list[torch.Tensor], batch: Batch, ctx: StepContext, calls: int) -> float:
@@ -67,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     contiguous_logits = logits[0].detach().contiguous()
     print(f"argmax(dim=1), contiguous: {_mean_ms(lambda: contiguous_logits.argmax(dim=1), args.calls):.2f} ms; "
           f"class_argmax: {_mean_ms(lambda: class_argmax(contiguous_logits), args.calls):.2f} ms")
+    pixels = images * 255.0
+    jitter = draw_jitter(args.batch_size, torch.Generator().manual_seed(0), RunConfig.jitter_strength)
+    hue_shift = torch.full((args.batch_size,), 0.05)
+    print(f"colour jitter: {_mean_ms(lambda: color_jitter(pixels, jitter), args.calls):.1f} ms; "
+          f"hue shift alone: {_mean_ms(lambda: _hue(images, hue_shift), args.calls):.1f} ms")
     for name in args.methods:
         method = build_method(name)
         method.on_epoch_start(None)

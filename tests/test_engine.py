@@ -301,8 +301,9 @@ def test_paired_ratio_cancels_load_over_a_round_and_ignores_bursts() -> None:
 
 
 def test_loss_timing_benchmark_prints_each_methods_time(capsys: pytest.CaptureFixture[str]) -> None:
-    """``benchmarks/loss_timing.py`` at a tiny size: the argmax line and one line per method."""
+    """``benchmarks/loss_timing.py`` at a tiny size: the argmax line, the jitter line and one line per method."""
     assert loss_timing.main(["--size", "32", "--batch-size", "2", "--calls", "1", "--methods", "ce", "idmps"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("argmax(dim=1), contiguous: ") and "class_argmax: " in lines[1]
-    assert [line.split(":")[0] for line in lines[2:]] == ["ce", "idmps"]
+    assert lines[2].startswith("colour jitter: ") and "hue shift alone: " in lines[2]
+    assert [line.split(":")[0] for line in lines[3:]] == ["ce", "idmps"]
