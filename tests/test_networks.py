@@ -9,7 +9,7 @@ from common.errors import InputError
 from training.networks import available_backbones, build_network, check_input_size
 
 
-@pytest.mark.parametrize("backbone", ["unet_small", "unetpp", "mit_unet"])
+@pytest.mark.parametrize("backbone", ["unet_small", "unet_narrow", "unetpp", "mit_unet"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_logits_have_the_input_size_and_two_classes(backbone: str, channels: int) -> None:
     torch.manual_seed(0)
@@ -24,6 +24,19 @@ def test_small_unet_has_about_1_08_million_parameters() -> None:
     count = sum(parameter.numel() for parameter in build_network("unet_small", 3).parameters())
     assert 1_000_000 <= count <= 1_200_000
     assert count == 1_082_050  # widths 16-32-64-128-128, bilinear decoder, convolutions with bias
+
+
+def test_narrow_unet_is_the_small_design_at_half_width_and_takes_dropout() -> None:
+    count = sum(parameter.numel() for parameter in build_network("unet_narrow", 3).parameters())
+    assert count == 271_458  # widths 8-16-32-64-64: about a quarter of unet_small's 1,082,050
+    network = build_network("unet_narrow", 3, dropout=0.5).train()
+    network.dropout_enabled = True
+    images = torch.rand(2, 3, 32, 32) * 255
+    torch.manual_seed(0)
+    first = network(images)
+    torch.manual_seed(1)
+    assert not torch.equal(first, network(images))
+    assert network.inc[0].out_channels == 8
 
 
 def test_small_unet_handles_sizes_that_are_not_powers_of_two() -> None:
@@ -47,7 +60,7 @@ def test_unknown_backbone_is_an_input_error_listing_the_known_ones() -> None:
     with pytest.raises(InputError, match="resnet9000") as error:
         build_network("resnet9000", 3)
     assert all(name in str(error.value) for name in available_backbones())
-    assert available_backbones() == ["mit_unet", "unet3d_small", "unet_small", "unetpp"]
+    assert available_backbones() == ["mit_unet", "unet3d_small", "unet_narrow", "unet_small", "unetpp"]
 
 
 @pytest.mark.parametrize(("backbone", "shape", "message"), [

@@ -171,7 +171,9 @@ def test_variant_overrides_and_tau() -> None:
     config["variants"]["CE"]["training"] = {"backbone": "unetpp"}
     config["datasets"]["synthetic"]["tau"] = {"S_R": 0.1}
     assert training_settings(config, "synthetic", "CE")["backbone"] == "unetpp"
-    assert training_settings(config, "synthetic", "GCE")["backbone"] == "unet_small"
+    assert training_settings(config, "synthetic", "GCE")["backbone"] == "unet_narrow"   # the data set's
+    assert training_settings(config, "synthetic", "GSD-Net-short")["epochs"] == 8        # the variant's, beside it
+    assert training_settings(config, "synthetic", "GSD-Net-short")["backbone"] == "unet_narrow"
     assert method_options(config, "GCE") == ("gce", {"q": 0.7})
     assert run_tau(config, "synthetic", "S_R") == 0.1
     assert run_tau(config, "synthetic", "S_E") is None
