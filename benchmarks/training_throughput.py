@@ -102,7 +102,7 @@ def paired_ratio(engine_seconds: Sequence[float], bare_seconds: Sequence[float])
 
 def measure_throughput(method_name: str, prepared: Path, noise: Path, device: str, batch_size: int, steps: int,
                        warmup: int, epoch: int = 0, num_epochs: int = 100, memory_format: str = "channels_last",
-                       precision: str = "fp32") -> tuple[float, float, float]:
+                       precision: str = "fp32", backbone: str = "unet_small") -> tuple[float, float, float]:
     """Images per second (fastest round) of the engine's step of ``method_name`` at ``epoch`` of a ``num_epochs``
     run (batch sampling, the method's labels, augmentation, :func:`training.engine.training_step`) and of the bare
     loop on the same networks (a fixed batch, per network and pass forward, CE, backward, SGD step), in one
@@ -122,7 +122,7 @@ def measure_throughput(method_name: str, prepared: Path, noise: Path, device: st
 
     config = RunConfig(prepared_dir=prepared, noise_dir=noise, method=method_name, batch_size=batch_size,
                        device=device, epochs=num_epochs, eval_last_k=1, memory_format=memory_format,
-                       precision=precision)
+                       precision=precision, backbone=backbone)
     torch_device = select_device(device)
     execution = Execution.of(config, torch_device)
     data = load_run_data(config, log=lambda _: None)
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, nargs="+", default=[0, 50],
                         help="epochs (of a 100-epoch run) to time the step at")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--backbone", default="unet_small", help="a registered 2D backbone (training.networks)")
     parser.add_argument("--methods", nargs="*", default=None, help="subset of registered methods")
     parser.add_argument("--settings", nargs="*", default=["channels_last/fp32", "contiguous/fp32",
                                                           "channels_last/bf16"],
@@ -207,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.methods or methods.available_methods()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "size": args.size,
-                      "batch_size": args.batch_size, "steps": args.steps, "freed_memory_retained": retained,
+                      "backbone": args.backbone, "batch_size": args.batch_size, "steps": args.steps,
+                      "freed_memory_retained": retained,
                       "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}))
     print(f"{'device':6s} {'method':12s} {'epoch':>5s} {'setting':20s} {'engine':>8s} {'bare':>8s} {'ratio':>6s}"
           "  (images/s of the fastest round; ratio: median of the rounds' ratios)")
@@ -222,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                             memory_format, precision = setting.split("/")
                             engine, bare, ratio = measure_throughput(name, prepared, noise, device, args.batch_size,
                                                               args.steps, args.warmup, epoch=epoch,
-                                                              memory_format=memory_format, precision=precision)
+                                                              memory_format=memory_format, precision=precision,
+                                                              backbone=args.backbone)
                             print(f"{device:6s} {name:12s} {epoch:5d} {setting:20s} {engine:8.1f} {bare:8.1f} "
                                   f"{ratio:6.2f}", flush=True)
                 except InputError as error:  # e.g. a method that needs a checkpoint: reported once, not fatal

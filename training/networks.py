@@ -129,7 +129,8 @@ class SmallUNet(nn.Module):
 
 
 #: Base width of ``unet_narrow``: the reference's design at half its width (encoder 8-16-32-64-64), about a quarter
-#: of its parameters and 2.5x faster a CPU step at 64^2; the default profile's generated 2D sets train on it.
+#: of its parameters and 2.3-2.5x the CPU training rate at 64^2 (docs/benchmarks.md); the default profile's
+#: generated 2D sets train on it.
 NARROW_BASE_WIDTH = 8
 
 #: Backbone factories by name: ``factory(in_channels, num_classes, **options)``.
